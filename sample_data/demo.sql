@@ -1,0 +1,25 @@
+-- r2dl demo: SQL over the real protein sequences in sample_data/ (see sample_data/README.md).
+
+-- What the sample holds, per label (from the FASTA description), read from the gzip file
+SELECT coalesce(regexp_match(description, 'label=(\S+)')[1], 'proteome') AS label,
+       count(*) AS records,
+       min(length(sequence)) AS shortest,
+       max(length(sequence)) AS longest,
+       round(avg(length(sequence)), 1) AS mean_length
+FROM 'sample_data/sample.fasta.gz'
+GROUP BY 1
+ORDER BY records DESC, label;
+
+-- The five longest proteins
+SELECT id, length(sequence) AS length, substr(sequence, 1, 24) AS starts_with
+FROM 'sample_data/sample.fasta'
+ORDER BY length DESC
+LIMIT 5;
+
+-- Records with non-standard residues: selenocysteine (U) and unknown (X), from the Parquet copy
+SELECT id,
+       length(sequence) - length(replace(sequence, 'U', '')) AS selenocysteines,
+       length(sequence) - length(replace(sequence, 'X', '')) AS unknown
+FROM 'sample_data/sample.parquet'
+WHERE sequence LIKE '%U%' OR sequence LIKE '%X%'
+ORDER BY id;

@@ -1,0 +1,130 @@
+//! `r2dl sql`: run statements in order, print each result, or write the last one to a file.
+
+use std::collections::HashMap;
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::UInt64Type;
+use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
+use datafusion::datasource::file_format::format_as_file_type;
+use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::DFParser;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+
+use r2dl::datasource::{FastaFormatFactory, is_fasta_name};
+
+use super::output::{self, OutputFormat};
+use super::{CliError, SqlArgs};
+
+/// Runs `r2dl sql`.
+pub async fn run(args: SqlArgs) -> Result<(), CliError> {
+    let sql = read_sql(&args)?;
+    let statements = DFParser::parse_sql_with_dialect(&sql, &GenericDialect {})?;
+    if statements.is_empty() {
+        return Err(CliError::Usage {
+            message: "no SQL statement given".into(),
+            hint: "r2dl sql \"SELECT count(*) FROM 'proteins.fasta'\"",
+        });
+    }
+    let mut config = SessionConfig::new().with_information_schema(true);
+    if let Some(partitions) = args.partitions {
+        config = config.with_target_partitions(partitions.max(1));
+    }
+    if let Some(batch_size) = args.batch_size {
+        config = config.with_batch_size(batch_size.max(1));
+    }
+    let ctx = r2dl::session_context(config)?;
+    let format = args
+        .format
+        .unwrap_or_else(|| OutputFormat::default_for(io::stdout().is_terminal()));
+    let mut out = BufWriter::new(io::stdout().lock());
+    let last = statements.len() - 1;
+    for (i, statement) in statements.into_iter().enumerate() {
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        let df = ctx.execute_logical_plan(plan).await?;
+        if i == last
+            && let Some(path) = &args.output
+        {
+            let rows = write_file(&ctx, df, path).await?;
+            eprintln!("wrote {rows} rows to {}", path.display());
+        } else if !df.schema().fields().is_empty() {
+            // Statements without a result (CREATE, SET, DROP…) print nothing.
+            let printed = output::print(df.execute_stream().await?, format, &mut out).await;
+            match printed.and_then(|()| out.flush().map_err(CliError::Output)) {
+                Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+                other => other?,
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_sql(args: &SqlArgs) -> Result<String, CliError> {
+    if let Some(query) = &args.query {
+        return Ok(query.clone());
+    }
+    let Some(path) = &args.file else {
+        return Err(CliError::Usage {
+            message: "no SQL given".into(),
+            hint: "pass the statements as an argument or with -f FILE",
+        });
+    };
+    let read_error = |source| CliError::SqlFile {
+        path: path.clone(),
+        source,
+    };
+    if path.as_os_str() == "-" {
+        let mut sql = String::new();
+        io::stdin().read_to_string(&mut sql).map_err(read_error)?;
+        Ok(sql)
+    } else {
+        std::fs::read_to_string(path).map_err(read_error)
+    }
+}
+
+/// Writes the result to one file whose extension names the format; returns the rows written.
+async fn write_file(ctx: &SessionContext, df: DataFrame, path: &Path) -> Result<u64, CliError> {
+    let name = path.to_string_lossy();
+    let options = DataFrameWriteOptions::new().with_single_file_output(true);
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let counts = match extension.as_str() {
+        "parquet" => df.write_parquet(&name, options, None).await?,
+        "csv" => df.write_csv(&name, options, None).await?,
+        "json" | "ndjson" => df.write_json(&name, options, None).await?,
+        _ if is_fasta_name(&name) && !name.ends_with("gz") => {
+            let file_type = format_as_file_type(Arc::new(FastaFormatFactory::new(extension)));
+            let single_file = HashMap::from([("single_file_output".to_string(), "true".to_string())]);
+            let plan = LogicalPlanBuilder::copy_to(
+                df.into_unoptimized_plan(),
+                name.to_string(),
+                file_type,
+                single_file,
+                vec![],
+            )?
+            .build()?;
+            ctx.execute_logical_plan(plan).await?.collect().await?
+        }
+        _ => {
+            return Err(CliError::Usage {
+                message: format!("cannot tell the output format of '{name}' from its extension"),
+                hint: "use a file name ending in .parquet, .csv, .json, .ndjson or .fasta",
+            });
+        }
+    };
+    Ok(count_rows(&counts))
+}
+
+/// The row count that DataFusion's writers return as a one-column `count` batch.
+fn count_rows(batches: &[RecordBatch]) -> u64 {
+    batches
+        .iter()
+        .filter_map(|b| b.column(0).as_primitive_opt::<UInt64Type>())
+        .flat_map(|a| a.iter().flatten())
+        .sum()
+}

@@ -1,0 +1,167 @@
+//! A line splitter over one large, reused buffer: `memchr` for `\n`, no per-line allocation,
+//! byte offsets and line numbers for every line it hands out.
+
+use std::io::{self, Read};
+
+/// Initial buffer size; it grows only for a single line longer than this.
+const INITIAL_CAPACITY: usize = 1 << 20;
+
+/// Splits a byte stream into lines (without the `\n`; a `\r` before it is left in place).
+pub(crate) struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// Start of the unread part of `buf`.
+    pos: usize,
+    /// End of the valid part of `buf`.
+    filled: usize,
+    /// `buf[pos..scanned]` is known to hold no `\n`.
+    scanned: usize,
+    eof: bool,
+    /// Stream offset of `buf[0]`.
+    buf_offset: u64,
+    /// Buffer index where the last returned line starts.
+    last_start: usize,
+    /// Lines returned so far.
+    lines: u64,
+}
+
+impl<R: Read> LineReader<R> {
+    /// Reads `inner`, whose first byte is at stream offset `offset`.
+    pub(crate) fn new(inner: R, offset: u64) -> Self {
+        Self {
+            inner,
+            buf: vec![0; INITIAL_CAPACITY],
+            pos: 0,
+            filled: 0,
+            scanned: 0,
+            eof: false,
+            buf_offset: offset,
+            last_start: 0,
+            lines: 0,
+        }
+    }
+
+    /// The next line as a range of [`Self::buf`], or `None` at the end of the stream.
+    pub(crate) fn next_line(&mut self) -> io::Result<Option<(usize, usize)>> {
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.scanned..self.filled]) {
+                let start = self.pos;
+                let end = self.scanned + i;
+                self.pos = end + 1;
+                self.scanned = self.pos;
+                return Ok(Some(self.hand_out(start, end)));
+            }
+            self.scanned = self.filled;
+            if self.eof {
+                if self.pos == self.filled {
+                    return Ok(None);
+                }
+                let start = self.pos;
+                self.pos = self.filled;
+                return Ok(Some(self.hand_out(start, self.filled)));
+            }
+            self.refill()?;
+        }
+    }
+
+    fn hand_out(&mut self, start: usize, end: usize) -> (usize, usize) {
+        self.last_start = start;
+        self.lines += 1;
+        (start, end)
+    }
+
+    /// Puts the line last returned by [`Self::next_line`] back, so that it is returned again.
+    /// Valid only directly after `next_line` returned a line.
+    pub(crate) fn unread(&mut self) {
+        self.pos = self.last_start;
+        self.scanned = self.pos;
+        self.lines -= 1;
+    }
+
+    /// The buffer that the ranges from [`Self::next_line`] index into.
+    pub(crate) fn buf(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Stream offset of the start of the line last returned.
+    pub(crate) fn line_offset(&self) -> u64 {
+        self.buf_offset + self.last_start as u64
+    }
+
+    /// Number of lines returned so far (the 1-based number of the last one).
+    pub(crate) fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    fn refill(&mut self) -> io::Result<()> {
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.filled, 0);
+            self.buf_offset += self.pos as u64;
+            self.filled -= self.pos;
+            self.scanned -= self.pos;
+            self.pos = 0;
+        }
+        if self.filled == self.buf.len() {
+            let new_len = self.buf.len() * 2;
+            self.buf.resize(new_len, 0);
+        }
+        loop {
+            match self.inner.read(&mut self.buf[self.filled..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.filled += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(data: &[u8], capacity: usize) -> Vec<(Vec<u8>, u64)> {
+        let mut r = LineReader::new(data, 0);
+        r.buf = vec![0; capacity];
+        let mut out = Vec::new();
+        while let Some((s, e)) = r.next_line().unwrap() {
+            out.push((r.buf()[s..e].to_vec(), r.line_offset()));
+        }
+        out
+    }
+
+    #[test]
+    fn splits_lines_with_offsets_across_refills_and_growth() {
+        let data = b"ab\n\nlonger line here\nlast";
+        for capacity in [1, 2, 3, 7, 64] {
+            let got = lines_of(data, capacity);
+            let want: Vec<(Vec<u8>, u64)> = vec![
+                (b"ab".to_vec(), 0),
+                (b"".to_vec(), 3),
+                (b"longer line here".to_vec(), 4),
+                (b"last".to_vec(), 21),
+            ];
+            assert_eq!(got, want, "capacity {capacity}");
+        }
+    }
+
+    #[test]
+    fn unread_returns_the_same_line_again() {
+        let mut r = LineReader::new(&b"x\ny\n"[..], 10);
+        r.next_line().unwrap();
+        let (s, e) = r.next_line().unwrap().unwrap();
+        assert_eq!(&r.buf()[s..e], b"y");
+        assert_eq!((r.lines(), r.line_offset()), (2, 12));
+        r.unread();
+        let (s, e) = r.next_line().unwrap().unwrap();
+        assert_eq!(&r.buf()[s..e], b"y");
+        assert_eq!(r.lines(), 2);
+        assert!(r.next_line().unwrap().is_none());
+    }
+}

@@ -1,0 +1,15 @@
+//! FASTA ⇄ Arrow: a streaming reader (plain, gzip, multi-member gzip, BGZF) with errors that
+//! name the file, line and record, and a writer.
+
+mod error;
+mod input;
+mod line_reader;
+mod reader;
+mod schema;
+mod writer;
+
+pub use error::{FastaError, FastaErrorKind, Location, count_newlines};
+pub use input::{BoxRead, decompress, open};
+pub use reader::{DEFAULT_BATCH_SIZE, FastaReader};
+pub use schema::{DESCRIPTION, ID, SEQUENCE, fasta_schema};
+pub use writer::{FastaWriteError, FastaWriter};

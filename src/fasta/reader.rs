@@ -1,0 +1,513 @@
+//! Streaming FASTA → Arrow [`RecordBatch`]es with bounded memory.
+//!
+//! Sequence bytes go straight from the read buffer into the Arrow value buffer: no per-record
+//! `String`, no second pass. Only the projected columns are built.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, NullBufferBuilder, RecordBatch, RecordBatchOptions, StringArray};
+use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use datafusion::arrow::datatypes::SchemaRef;
+
+use super::error::{FastaError, FastaErrorKind, Location};
+use super::line_reader::LineReader;
+use super::schema::{DESCRIPTION, ID, SEQUENCE, fasta_schema};
+
+/// Default number of records per batch (DataFusion's default `batch_size`).
+pub const DEFAULT_BATCH_SIZE: usize = 8192;
+
+/// A batch is also closed once its string values reach this many bytes, so that batches of long
+/// sequences (whole chromosomes) stay bounded in memory.
+const MAX_BATCH_BYTES: usize = 64 << 20;
+
+/// Reads FASTA records from `R` as Arrow record batches.
+///
+/// Accepts multi-line records, CRLF line ends, blank lines and `;` comment lines. The id is the
+/// header up to the first space or tab, the description the rest (NULL when empty), the sequence
+/// the concatenated sequence lines without spaces, tabs and line breaks, case preserved.
+///
+/// ```
+/// use r2dl::fasta::FastaReader;
+/// let data = b">sp|P1 first protein\nMKV\nLLA\n>P2\nGG\n";
+/// let batch = FastaReader::new(&data[..], "example.fasta").next_batch()?.unwrap();
+/// assert_eq!(batch.num_rows(), 2);
+/// # Ok::<(), r2dl::fasta::FastaError>(())
+/// ```
+pub struct FastaReader<R> {
+    lines: LineReader<R>,
+    columns: Columns,
+    source: Arc<str>,
+    schema: SchemaRef,
+    /// Output column order, as indices into [`fasta_schema`].
+    projection: Vec<usize>,
+    batch_size: usize,
+    limit: Option<usize>,
+    rows_read: usize,
+    /// Byte offset at or after which a header ends this reader's range.
+    range_end: Option<u64>,
+    /// True while lines before the first header belong to the previous byte range.
+    skip_to_header: bool,
+    /// Line numbers are known only when reading from the start of the stream.
+    lines_known: bool,
+    /// Whether `R` decompresses gzip (for classifying its I/O errors).
+    compressed: bool,
+    done: bool,
+}
+
+impl<R: Read> FastaReader<R> {
+    /// Reads a whole FASTA stream; `source` names it in errors.
+    pub fn new(inner: R, source: impl Into<Arc<str>>) -> Self {
+        Self::at_offset(inner, source.into(), 0)
+    }
+
+    fn at_offset(inner: R, source: Arc<str>, offset: u64) -> Self {
+        Self {
+            lines: LineReader::new(inner, offset),
+            columns: Columns::new([true; 3]),
+            source,
+            schema: fasta_schema(),
+            projection: vec![ID, DESCRIPTION, SEQUENCE],
+            batch_size: DEFAULT_BATCH_SIZE,
+            limit: None,
+            rows_read: 0,
+            range_end: None,
+            skip_to_header: false,
+            lines_known: true,
+            compressed: false,
+            done: false,
+        }
+    }
+
+    /// Reads only the records whose header line starts in `[start, end)` (end `None`: to the
+    /// end of the stream). `inner` must yield the stream from byte `start - 1` (from byte 0 when
+    /// `start` is 0): that byte tells whether `start` begins a line.
+    pub fn with_range(inner: R, source: impl Into<Arc<str>>, start: u64, end: Option<u64>) -> io::Result<Self> {
+        let mut reader = Self::at_offset(inner, source.into(), start.saturating_sub(1));
+        reader.range_end = end;
+        if start > 0 {
+            // Drop the rest of the line that contains byte `start - 1`.
+            reader.lines.next_line()?;
+            reader.skip_to_header = true;
+            reader.lines_known = false;
+        }
+        Ok(reader)
+    }
+
+    /// Records per batch (at least 1).
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Build only these columns of [`fasta_schema`], in this order.
+    pub fn with_projection(mut self, projection: Vec<usize>) -> Self {
+        let mut wanted = [false; 3];
+        for &i in &projection {
+            wanted[i] = true;
+        }
+        self.columns = Columns::new(wanted);
+        self.schema = Arc::new(
+            fasta_schema()
+                .project(&projection)
+                .expect("projection indices are within the FASTA schema"),
+        );
+        self.projection = projection;
+        self
+    }
+
+    /// Stop after this many records.
+    pub fn with_limit(mut self, limit: Option<usize>) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Declares that `R` decompresses gzip, so that its data errors are reported as such.
+    pub fn with_compressed(mut self, compressed: bool) -> Self {
+        self.compressed = compressed;
+        self
+    }
+
+    /// The schema of the batches this reader returns.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    /// The next batch, or `None` once the input (or the range, or the limit) is exhausted.
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, FastaError> {
+        while !self.done {
+            let Some((start, end)) = self.lines.next_line().map_err(|e| self.io_error(e))? else {
+                self.finish_record()?;
+                self.done = true;
+                break;
+            };
+            let line = &self.lines.buf()[start..end];
+            match line.first() {
+                Some(b'>') => {
+                    if self.range_end.is_some_and(|end| self.lines.line_offset() >= end) {
+                        self.finish_record()?;
+                        self.done = true;
+                        break;
+                    }
+                    self.skip_to_header = false;
+                    if self.columns.in_record {
+                        self.finish_record()?;
+                        if self.limit.is_some_and(|limit| self.rows_read >= limit) {
+                            self.done = true;
+                            break;
+                        }
+                        if self.columns.rows >= self.batch_size || self.columns.bytes() >= MAX_BATCH_BYTES {
+                            self.lines.unread();
+                            break;
+                        }
+                    }
+                    let line = &self.lines.buf()[start..end];
+                    if let Err(kind) = self.columns.start_record(&line[1..]) {
+                        return Err(self.error(kind));
+                    }
+                }
+                Some(b';') => {}
+                _ if self.columns.in_record => {
+                    if let Err(kind) = self.columns.append_sequence(line) {
+                        return Err(self.error(kind));
+                    }
+                }
+                _ if self.skip_to_header || line.trim_ascii().is_empty() => {}
+                _ => {
+                    let found = String::from_utf8_lossy(&line[..line.len().min(40)]).into_owned();
+                    return Err(self.error(FastaErrorKind::MissingHeader { found }));
+                }
+            }
+        }
+        self.columns
+            .take_batch(&self.schema, &self.projection)
+            .map_err(|kind| self.error(kind))
+    }
+
+    fn finish_record(&mut self) -> Result<(), FastaError> {
+        if self.columns.in_record {
+            self.columns.finish_record().map_err(|kind| self.error(kind))?;
+            self.rows_read += 1;
+        }
+        Ok(())
+    }
+
+    fn io_error(&self, e: io::Error) -> FastaError {
+        let corrupt = matches!(
+            e.kind(),
+            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+        );
+        // The failure is in the data after the last complete line.
+        let mut error = self.error(if self.compressed && corrupt {
+            FastaErrorKind::Gzip(e)
+        } else {
+            FastaErrorKind::Io(e)
+        });
+        error.location.line = error.location.line.map(|line| line + 1);
+        error
+    }
+
+    fn error(&self, kind: FastaErrorKind) -> FastaError {
+        let record = self
+            .columns
+            .in_record
+            .then(|| String::from_utf8_lossy(&self.columns.current_id).into_owned());
+        FastaError {
+            location: Location {
+                source: Arc::clone(&self.source),
+                line: self.lines_known.then(|| self.lines.lines()),
+                offset: self.lines.line_offset(),
+                record,
+            },
+            kind,
+        }
+    }
+}
+
+impl<R: Read> Iterator for FastaReader<R> {
+    type Item = Result<RecordBatch, FastaError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.next_batch() {
+            Ok(Some(batch)) => Some(Ok(batch)),
+            Ok(None) => None,
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// The columns of the batch being built and the state of the record being read.
+struct Columns {
+    wanted: [bool; 3],
+    id: Utf8Column,
+    description: Utf8Column,
+    description_nulls: NullBufferBuilder,
+    sequence: Utf8Column,
+    rows: usize,
+    in_record: bool,
+    /// The id of the record being read, kept even when `id` is not projected (for errors).
+    current_id: Vec<u8>,
+}
+
+impl Columns {
+    fn new(wanted: [bool; 3]) -> Self {
+        Self {
+            wanted,
+            id: Utf8Column::default(),
+            description: Utf8Column::default(),
+            description_nulls: NullBufferBuilder::new(0),
+            sequence: Utf8Column::default(),
+            rows: 0,
+            in_record: false,
+            current_id: Vec::new(),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.id.values.len() + self.description.values.len() + self.sequence.values.len()
+    }
+
+    /// Starts a record from a header line without its `>`.
+    fn start_record(&mut self, header: &[u8]) -> Result<(), FastaErrorKind> {
+        let header = header.trim_ascii();
+        if !header.is_ascii() && std::str::from_utf8(header).is_err() {
+            return Err(FastaErrorKind::InvalidUtf8("header"));
+        }
+        let id_end = memchr::memchr2(b' ', b'\t', header).unwrap_or(header.len());
+        let (id, description) = (&header[..id_end], header[id_end..].trim_ascii());
+        if id.is_empty() {
+            return Err(FastaErrorKind::EmptyId);
+        }
+        self.current_id.clear();
+        self.current_id.extend_from_slice(id);
+        self.in_record = true;
+        if self.wanted[ID] {
+            self.id.push(id, "id")?;
+        }
+        if self.wanted[DESCRIPTION] {
+            self.description.push(description, "description")?;
+            self.description_nulls.append(!description.is_empty());
+        }
+        Ok(())
+    }
+
+    /// Appends one sequence line (without its `\n`), dropping whitespace.
+    fn append_sequence(&mut self, line: &[u8]) -> Result<(), FastaErrorKind> {
+        if !line.is_ascii() && std::str::from_utf8(line).is_err() {
+            return Err(FastaErrorKind::InvalidUtf8("sequence"));
+        }
+        if self.wanted[SEQUENCE] {
+            let values = &mut self.sequence.values;
+            let line = line.trim_ascii_end();
+            if memchr::memchr3(b' ', b'\t', b'\r', line).is_none() {
+                values.extend_from_slice(line);
+            } else {
+                values.extend(line.iter().copied().filter(|b| !b.is_ascii_whitespace()));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_record(&mut self) -> Result<(), FastaErrorKind> {
+        if self.wanted[SEQUENCE] {
+            self.sequence.close_value("sequence")?;
+        }
+        self.rows += 1;
+        self.in_record = false;
+        Ok(())
+    }
+
+    fn take_batch(&mut self, schema: &SchemaRef, projection: &[usize]) -> Result<Option<RecordBatch>, FastaErrorKind> {
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        let rows = std::mem::take(&mut self.rows);
+        let mut arrays: [Option<ArrayRef>; 3] = [None, None, None];
+        if self.wanted[ID] {
+            arrays[ID] = Some(self.id.take(None)?);
+        }
+        if self.wanted[DESCRIPTION] {
+            arrays[DESCRIPTION] = Some(self.description.take(self.description_nulls.finish())?);
+        }
+        if self.wanted[SEQUENCE] {
+            arrays[SEQUENCE] = Some(self.sequence.take(None)?);
+        }
+        let columns = projection
+            .iter()
+            .map(|&i| arrays[i].clone().expect("every projected column was built"))
+            .collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)
+            .map(Some)
+            .map_err(FastaErrorKind::Arrow)
+    }
+}
+
+/// Offsets and values of one Utf8 column under construction.
+struct Utf8Column {
+    offsets: Vec<i32>,
+    values: Vec<u8>,
+}
+
+impl Default for Utf8Column {
+    fn default() -> Self {
+        Self {
+            offsets: vec![0],
+            values: Vec::new(),
+        }
+    }
+}
+
+impl Utf8Column {
+    fn push(&mut self, value: &[u8], column: &'static str) -> Result<(), FastaErrorKind> {
+        self.values.extend_from_slice(value);
+        self.close_value(column)
+    }
+
+    /// Ends the value whose bytes were appended to `values` since the last offset.
+    fn close_value(&mut self, column: &'static str) -> Result<(), FastaErrorKind> {
+        let end = i32::try_from(self.values.len()).map_err(|_| FastaErrorKind::ValueTooLong {
+            column,
+            max: i32::MAX as usize,
+        })?;
+        self.offsets.push(end);
+        Ok(())
+    }
+
+    fn take(&mut self, nulls: Option<datafusion::arrow::buffer::NullBuffer>) -> Result<ArrayRef, FastaErrorKind> {
+        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        let values = std::mem::take(&mut self.values);
+        let array = StringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            Buffer::from_vec(values),
+            nulls,
+        )
+        .map_err(FastaErrorKind::Arrow)?;
+        Ok(Arc::new(array))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Array, AsArray};
+
+    use super::*;
+
+    /// (id, description, sequence) of every row of every batch.
+    fn rows(batches: &[RecordBatch]) -> Vec<(String, Option<String>, String)> {
+        let mut out = Vec::new();
+        for batch in batches {
+            let (ids, descriptions, sequences) = (
+                batch.column(0).as_string::<i32>(),
+                batch.column(1).as_string::<i32>(),
+                batch.column(2).as_string::<i32>(),
+            );
+            for i in 0..batch.num_rows() {
+                let description = descriptions.is_valid(i).then(|| descriptions.value(i).to_string());
+                out.push((ids.value(i).to_string(), description, sequences.value(i).to_string()));
+            }
+        }
+        out
+    }
+
+    fn read_all(data: &[u8]) -> Result<Vec<RecordBatch>, FastaError> {
+        FastaReader::new(data, "test.fasta").collect()
+    }
+
+    fn row(id: &str, description: Option<&str>, sequence: &str) -> (String, Option<String>, String) {
+        (id.into(), description.map(Into::into), sequence.into())
+    }
+
+    #[test]
+    fn parses_multiline_records_with_crlf_comments_and_blank_lines() {
+        let data = b";c\r\n\r\n>sp|P1|X first  protein \r\nMKV\r\n\r\nlla\r\n;inner\r\n>P2\r\nG G\r\n>P3 empty\n";
+        let got = rows(&read_all(data).unwrap());
+        assert_eq!(
+            got,
+            vec![
+                row("sp|P1|X", Some("first  protein"), "MKVlla"),
+                row("P2", None, "GG"),
+                row("P3", Some("empty"), ""),
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_inputs_have_no_rows() {
+        assert!(read_all(b"").unwrap().is_empty());
+        assert!(read_all(b"\n\n;only a comment\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn batch_size_limit_and_projection_are_honoured() {
+        let data: Vec<u8> = (0..10)
+            .flat_map(|i| format!(">r{i} d\nAC\nGT\n").into_bytes())
+            .collect();
+        let batches: Vec<_> = FastaReader::new(&data[..], "t")
+            .with_batch_size(3)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            batches.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(),
+            vec![3, 3, 3, 1]
+        );
+        assert_eq!(rows(&batches)[9], row("r9", Some("d"), "ACGT"));
+
+        let limited: Vec<_> = FastaReader::new(&data[..], "t")
+            .with_batch_size(4)
+            .with_limit(Some(5))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(limited.iter().map(RecordBatch::num_rows).sum::<usize>(), 5);
+
+        let batch = FastaReader::new(&data[..], "t")
+            .with_projection(vec![SEQUENCE, ID])
+            .next_batch()
+            .unwrap()
+            .unwrap();
+        assert_eq!(batch.schema().field(0).name(), "sequence");
+        assert_eq!(batch.column(1).as_string::<i32>().value(2), "r2");
+
+        let counted = FastaReader::new(&data[..], "t")
+            .with_projection(vec![])
+            .next_batch()
+            .unwrap()
+            .unwrap();
+        assert_eq!((counted.num_columns(), counted.num_rows()), (0, 10));
+    }
+
+    #[test]
+    fn errors_name_source_line_and_record() {
+        let err = read_all(b">P1\nMK\n>P2 x\nMK\xffV\n").unwrap_err();
+        assert!(matches!(err.kind, FastaErrorKind::InvalidUtf8("sequence")));
+        assert_eq!(
+            err.to_string(),
+            "test.fasta:4 (record 'P2'): invalid UTF-8 in a sequence line"
+        );
+
+        let err = read_all(b"\nMKV\n>P1\n").unwrap_err();
+        assert_eq!(err.location.line, Some(2));
+        assert!(matches!(err.kind, FastaErrorKind::MissingHeader { .. }));
+
+        let err = read_all(b">P1\nMK\n>\t\nMKV\n").unwrap_err();
+        assert!(matches!(err.kind, FastaErrorKind::EmptyId));
+        assert_eq!(err.location.line, Some(3));
+    }
+
+    #[test]
+    fn byte_ranges_partition_the_records() {
+        let data = b">a 1\nAAAA\nAA\n>b\nCC\n>c 3\nGGGG\n>d\nTT";
+        let whole = rows(&read_all(data).unwrap());
+        for split in 0..=data.len() as u64 {
+            let first = FastaReader::with_range(&data[..], "t", 0, Some(split)).unwrap();
+            let skip = split.saturating_sub(1) as usize;
+            let second = FastaReader::with_range(&data[skip..], "t", split, None).unwrap();
+            let mut got = rows(&first.collect::<Result<Vec<_>, _>>().unwrap());
+            got.extend(rows(&second.collect::<Result<Vec<_>, _>>().unwrap()));
+            assert_eq!(got, whole, "split at {split}");
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The `r2dl` binary as a user runs it: output formats, statements in order, files, errors.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `r2dl ARGS` in the repository root with stdout piped (so the default format is CSV).
+fn r2dl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_r2dl"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .output()
+        .expect("r2dl runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = r2dl(args);
+    assert!(
+        out.status.success(),
+        "r2dl {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = r2dl(args);
+    assert!(!out.status.success(), "r2dl {args:?} should fail");
+    assert!(out.stdout.is_empty(), "no output on failure");
+    String::from_utf8(out.stderr).expect("UTF-8 errors")
+}
+
+/// The directory of the shared data sets (`../shared/data` beside the clone, or `R2DL_SHARED_DATA`).
+fn shared_data() -> PathBuf {
+    let dir = std::env::var_os("R2DL_SHARED_DATA").map_or_else(|| root().join("../shared/data"), PathBuf::from);
+    assert!(
+        dir.is_dir(),
+        "shared data not found at {} (set R2DL_SHARED_DATA)",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn version_and_help() {
+    assert_eq!(ok(&["--version"]), format!("r2dl {}\n", env!("CARGO_PKG_VERSION")));
+    let help = ok(&["sql", "--help"]);
+    assert!(help.contains("--format") && help.contains("Examples:"), "{help}");
+}
+
+#[test]
+fn piped_output_is_csv_and_formats_can_be_chosen() {
+    let sql = "SELECT count(*) AS n, sum(length(sequence)) AS residues FROM 'sample_data/sample.fasta'";
+    assert_eq!(ok(&["sql", sql]), "n,residues\n320,26076\n");
+    assert_eq!(
+        ok(&["sql", sql, "--format", "json"]),
+        "[{\"n\":320,\"residues\":26076}]\n"
+    );
+    assert_eq!(
+        ok(&["sql", sql, "--format", "ndjson"]),
+        "{\"n\":320,\"residues\":26076}\n"
+    );
+    let table = ok(&["sql", sql, "--format", "table"]);
+    assert!(
+        table.contains("| n   | residues |") && table.contains("| 320 | 26076    |"),
+        "{table}"
+    );
+    let lists = ok(&["sql", "SELECT [1, 2] AS l", "--format", "ndjson"]);
+    assert_eq!(lists, "{\"l\":[1,2]}\n");
+}
+
+#[test]
+fn statements_run_in_order_and_only_results_print() {
+    let script = "SET datafusion.execution.batch_size = 7;\n\
+        CREATE EXTERNAL TABLE p STORED AS FASTA LOCATION 'sample_data/sample.fasta.gz';\n\
+        SELECT count(*) AS a FROM p;\n\
+        SELECT id FROM p WHERE id = 'AMP0';";
+    assert_eq!(ok(&["sql", script]), "a\n320\nid\nAMP0\n");
+
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    file.write_all(script.as_bytes()).expect("write");
+    let path = file.path().to_str().expect("UTF-8 path");
+    assert_eq!(ok(&["sql", "-f", path]), "a\n320\nid\nAMP0\n");
+}
+
+#[test]
+fn results_can_be_written_to_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = |name: &str| dir.path().join(name).to_str().expect("UTF-8 path").to_string();
+    let query =
+        "SELECT id, description, sequence FROM 'sample_data/sample.fasta' WHERE id IN ('AMP0', 'AMP1003') ORDER BY id";
+
+    let written = r2dl(&["sql", query, "-o", &out("two.fasta")]);
+    assert!(written.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&written.stderr).trim(),
+        format!("wrote 2 rows to {}", out("two.fasta"))
+    );
+    let fasta = std::fs::read_to_string(out("two.fasta")).expect("written");
+    assert!(fasta.starts_with(">AMP0 label=AMP task=amp\n"), "{fasta}");
+    assert_eq!(fasta.matches('>').count(), 2);
+
+    for name in ["two.parquet", "two.csv", "two.json"] {
+        ok(&["sql", query, "-o", &out(name)]);
+        let back = format!("SELECT count(*) AS n FROM '{}' WHERE sequence IS NOT NULL", out(name));
+        assert_eq!(ok(&["sql", &back]), "n\n2\n", "{name}");
+    }
+    let round_trip = format!(
+        "SELECT count(*) AS n FROM (SELECT * FROM '{}' EXCEPT {query})",
+        out("two.fasta")
+    );
+    assert_eq!(ok(&["sql", &round_trip]), "n\n0\n");
+
+    let err = fails(&["sql", query, "-o", &out("two.xyz")]);
+    assert!(
+        err.contains("error: cannot tell the output format") && err.contains("hint:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn errors_name_file_and_line_with_a_hint() {
+    let err = fails(&["sql", "SELECT * FROM 'tests/data/malformed/missing_header.fasta'"]);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("tests/data/malformed/missing_header.fasta:1:"), "{err}");
+    assert!(
+        err.contains("hint: FASTA records start with a '>' header line"),
+        "{err}"
+    );
+
+    let err = fails(&["sql", "SELECT count(*) FROM 'tests/data/malformed/truncated.fasta.gz'"]);
+    assert!(
+        err.contains("truncated.fasta.gz:") && err.contains("(record 'P1'): truncated or corrupt gzip data"),
+        "{err}"
+    );
+    assert!(err.contains("gzip -t"), "{err}");
+
+    let err = fails(&["sql", "SELECT * FROM proteins.fasta"]);
+    assert!(
+        err.contains("hint: to read a file, quote its path in single quotes"),
+        "{err}"
+    );
+
+    let err = fails(&["sql", "SELECT * FROM 'missing.fasta'"]);
+    assert!(err.contains("no such file: 'missing.fasta'"), "{err}");
+
+    let err = fails(&["sql", "SELEC 1"]);
+    assert!(err.starts_with("error: "), "{err}");
+}
+
+#[test]
+fn the_shared_proteome_counts_the_same_plain_gzip_and_through_fasta_scan() {
+    let proteome = shared_data().join("sequence_db/proteomes_ecoli_k12_yeast_s288c.fasta");
+    let expected = "records,residues\n11027,4381270\n";
+    let count = |from: String| {
+        ok(&[
+            "sql",
+            &format!("SELECT count(*) AS records, sum(length(sequence)) AS residues FROM {from}"),
+        ])
+    };
+    assert_eq!(count(format!("'{}'", proteome.display())), expected);
+    assert_eq!(count(format!("fasta_scan('{}')", proteome.display())), expected);
+
+    // A multi-member gzip: three members, cut at arbitrary byte offsets (mid-record).
+    let text = std::fs::read(&proteome).expect("proteome");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gz = dir.path().join("proteome.fasta.gz");
+    let mut file = std::fs::File::create(&gz).expect("create");
+    let third = text.len() / 3;
+    for part in [&text[..third], &text[third..2 * third], &text[2 * third..]] {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(part).expect("compress");
+        file.write_all(&encoder.finish().expect("compress")).expect("write");
+    }
+    drop(file);
+    assert_eq!(count(format!("'{}'", gz.display())), expected);
+    assert_eq!(count(format!("fasta_scan('{}')", gz.display())), expected);
+
+    // Two partitions over the plain file give the same answer.
+    let split = ok(&[
+        "sql",
+        &format!(
+            "SET datafusion.optimizer.repartition_file_min_size = 0; \
+             SELECT count(*) AS records, sum(length(sequence)) AS residues FROM '{}'",
+            proteome.display()
+        ),
+        "--partitions",
+        "2",
+    ]);
+    assert_eq!(split, expected);
+}
+
+#[test]
+fn readme_commands_are_the_ones_documented() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let demo = std::fs::read_to_string(root().join("sample_data/demo.sql")).expect("demo.sql");
+    assert!(
+        readme.contains("sample_data/demo.sql"),
+        "README must run the demo query"
+    );
+    assert!(Path::new(&root().join(".ci/run")).exists());
+    let out = ok(&["sql", "-f", "sample_data/demo.sql"]);
+    assert!(out.lines().count() > 3, "demo printed:\n{out}\nfrom:\n{demo}");
+}
