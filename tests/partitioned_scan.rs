@@ -228,3 +228,20 @@ async fn one_large_file_is_split_into_byte_ranges() {
         .value(0);
     assert_eq!(count, 2000);
 }
+
+#[tokio::test]
+async fn session_batch_size_sets_rows_per_batch() {
+    let ctx =
+        r2dl::session_context(SessionConfig::new().with_batch_size(7).with_target_partitions(1)).expect("session");
+    let batches = ctx
+        .sql("SELECT id FROM 'sample_data/sample.fasta'")
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("scan");
+    let sizes: Vec<usize> = batches.iter().map(RecordBatch::num_rows).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 320);
+    assert!(sizes.iter().all(|&n| n <= 7), "{sizes:?}");
+    assert_eq!(sizes.len(), 320usize.div_ceil(7), "{sizes:?}");
+}

@@ -21,7 +21,7 @@ pub(crate) struct LineReader<R> {
     buf_offset: u64,
     /// Buffer index where the last returned line starts.
     last_start: usize,
-    /// Lines returned so far.
+    /// Lines returned or consumed so far.
     lines: u64,
 }
 
@@ -68,6 +68,38 @@ impl<R: Read> LineReader<R> {
         self.last_start = start;
         self.lines += 1;
         (start, end)
+    }
+
+    /// The longest run of complete lines at the read position none of which starts with `>`,
+    /// without consuming it: empty when the next line is a header or the stream has ended. The
+    /// run ends just after a `\n`, or at the end of the stream.
+    pub(crate) fn peek_block(&mut self) -> io::Result<&[u8]> {
+        loop {
+            let unread = &self.buf[self.pos..self.filled];
+            let end = if let Some(i) = header_start(unread) {
+                Some(i)
+            } else if self.eof {
+                Some(unread.len())
+            } else {
+                memchr::memrchr(b'\n', unread).map(|i| i + 1)
+            };
+            if let Some(end) = end {
+                return Ok(&self.buf[self.pos..self.pos + end]);
+            }
+            self.refill()?;
+        }
+    }
+
+    /// Consumes `len` bytes returned by [`Self::peek_block`], which hold `lines` lines.
+    pub(crate) fn consume(&mut self, len: usize, lines: u64) {
+        self.pos += len;
+        self.scanned = self.pos;
+        self.lines += lines;
+    }
+
+    /// Stream offset of the read position.
+    pub(crate) fn position(&self) -> u64 {
+        self.buf_offset + self.pos as u64
     }
 
     /// Puts the line last returned by [`Self::next_line`] back, so that it is returned again.
@@ -122,6 +154,36 @@ impl<R: Read> LineReader<R> {
     }
 }
 
+/// Index of the first line of `text` (which starts at a line start) that begins with `>`.
+/// Searches for the byte `>` itself, which is rare in FASTA outside headers.
+fn header_start(text: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'>', &text[from..]) {
+        let at = from + i;
+        if at == 0 || text[at - 1] == b'\n' {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// The number of `\n` bytes in `text` and whether all of it is ASCII, in one pass. Counting
+/// into a `u8` per chunk of 255 bytes lets the compiler vectorise the loop (16 or 32 bytes per
+/// step); a `usize` counter or two separate passes are several times slower.
+pub(crate) fn newlines_and_ascii(text: &[u8]) -> (u64, bool) {
+    let mut newlines = 0u64;
+    let mut any = 0u8;
+    for chunk in text.chunks(255) {
+        let (n, bits) = chunk.iter().fold((0u8, 0u8), |(n, bits), &b| {
+            (n.wrapping_add(u8::from(b == b'\n')), bits | b)
+        });
+        newlines += u64::from(n);
+        any |= bits;
+    }
+    (newlines, any < 0x80)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +211,33 @@ mod tests {
             ];
             assert_eq!(got, want, "capacity {capacity}");
         }
+    }
+
+    #[test]
+    fn blocks_stop_before_header_lines() {
+        let mut r = LineReader::new(&b"AC\nGT\n>h\nTT\n;c\nGG"[..], 0);
+        assert_eq!(r.peek_block().unwrap(), b"AC\nGT\n");
+        r.consume(6, 2);
+        assert_eq!(r.peek_block().unwrap(), b"");
+        let (s, e) = r.next_line().unwrap().unwrap();
+        assert_eq!((&r.buf()[s..e], r.lines()), (&b">h"[..], 3));
+        assert_eq!(r.peek_block().unwrap(), b"TT\n;c\n");
+        r.consume(6, 2);
+        // the last line is complete only once the end of the stream is seen
+        assert_eq!(r.peek_block().unwrap(), b"GG");
+        r.consume(2, 1);
+        assert_eq!((r.position(), r.lines()), (17, 6));
+        assert_eq!(r.peek_block().unwrap(), b"");
+        assert!(r.next_line().unwrap().is_none());
+    }
+
+    #[test]
+    fn header_starts_are_found_only_at_line_starts() {
+        assert_eq!(header_start(b">a"), Some(0));
+        assert_eq!(header_start(b"A>C\nGG\n>x"), Some(7));
+        assert_eq!(header_start(b"A>C\n"), None);
+        assert_eq!(newlines_and_ascii(b"a\nb\n\n"), (3, true));
+        assert_eq!(newlines_and_ascii("\né\n".repeat(300).as_bytes()), (600, false));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::SchemaRef;
 
 use super::error::{FastaError, FastaErrorKind, Location};
-use super::line_reader::LineReader;
+use super::line_reader::{LineReader, newlines_and_ascii};
 use super::schema::{DESCRIPTION, ID, SEQUENCE, fasta_schema};
 
 /// Default number of records per batch (DataFusion's default `batch_size`).
@@ -52,6 +52,8 @@ pub struct FastaReader<R> {
     lines_known: bool,
     /// Whether `R` decompresses gzip (for classifying its I/O errors).
     compressed: bool,
+    /// Stream offset before which sequence lines go through the line-by-line path.
+    slow_until: u64,
     done: bool,
 }
 
@@ -75,6 +77,7 @@ impl<R: Read> FastaReader<R> {
             skip_to_header: false,
             lines_known: true,
             compressed: false,
+            slow_until: 0,
             done: false,
         }
     }
@@ -101,6 +104,9 @@ impl<R: Read> FastaReader<R> {
     }
 
     /// Build only these columns of [`fasta_schema`], in this order.
+    ///
+    /// # Panics
+    /// If an index is not a column of [`fasta_schema`] (0, 1 or 2).
     pub fn with_projection(mut self, projection: Vec<usize>) -> Self {
         let mut wanted = [false; 3];
         for &i in &projection {
@@ -136,6 +142,9 @@ impl<R: Read> FastaReader<R> {
     /// The next batch, or `None` once the input (or the range, or the limit) is exhausted.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, FastaError> {
         while !self.done {
+            if self.columns.in_record && self.sequence_block().map_err(|e| self.io_error(e))? {
+                continue;
+            }
             let Some((start, end)) = self.lines.next_line().map_err(|e| self.io_error(e))? else {
                 self.finish_record()?;
                 self.done = true;
@@ -182,6 +191,44 @@ impl<R: Read> FastaReader<R> {
         self.columns
             .take_batch(&self.schema, &self.projection)
             .map_err(|kind| self.error(kind))
+    }
+
+    /// The fast path for the sequence lines up to the next header: checked for anything
+    /// unusual (non-ASCII, spaces, tabs, CR, `;`) in a few SIMD passes, then copied segment by
+    /// segment. Returns whether it consumed anything; blocks with unusual bytes go through the
+    /// line-by-line path instead, which reports errors with their exact line.
+    fn sequence_block(&mut self) -> io::Result<bool> {
+        if self.lines.position() < self.slow_until {
+            return Ok(false);
+        }
+        let position = self.lines.position();
+        let block = self.lines.peek_block()?;
+        if block.is_empty() {
+            return Ok(false);
+        }
+        let wanted = self.columns.wanted[SEQUENCE];
+        let (complete, ascii) = newlines_and_ascii(block);
+        let plain = ascii
+            && (!wanted
+                || (memchr::memchr3(b' ', b'\t', b';', block).is_none() && memchr::memchr(b'\r', block).is_none()));
+        if !plain {
+            self.slow_until = position + block.len() as u64;
+            return Ok(false);
+        }
+        // the last line of the stream may lack its line break
+        let lines = complete + u64::from(block.last() != Some(&b'\n'));
+        if wanted {
+            let values = &mut self.columns.sequence.values;
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', block) {
+                values.extend_from_slice(&block[start..end]);
+                start = end + 1;
+            }
+            values.extend_from_slice(&block[start..]);
+        }
+        let len = block.len();
+        self.lines.consume(len, lines);
+        Ok(true)
     }
 
     fn finish_record(&mut self) -> Result<(), FastaError> {
@@ -294,18 +341,17 @@ impl Columns {
         Ok(())
     }
 
-    /// Appends one sequence line (without its `\n`), dropping whitespace.
+    /// Appends one sequence line (without its `\n`), dropping spaces, tabs and CRs.
     fn append_sequence(&mut self, line: &[u8]) -> Result<(), FastaErrorKind> {
         if !line.is_ascii() && std::str::from_utf8(line).is_err() {
             return Err(FastaErrorKind::InvalidUtf8("sequence"));
         }
         if self.wanted[SEQUENCE] {
             let values = &mut self.sequence.values;
-            let line = line.trim_ascii_end();
             if memchr::memchr3(b' ', b'\t', b'\r', line).is_none() {
                 values.extend_from_slice(line);
             } else {
-                values.extend(line.iter().copied().filter(|b| !b.is_ascii_whitespace()));
+                values.extend(line.iter().copied().filter(|b| !matches!(b, b' ' | b'\t' | b'\r')));
             }
         }
         Ok(())
