@@ -245,3 +245,45 @@ async fn session_batch_size_sets_rows_per_batch() {
     assert!(sizes.iter().all(|&n| n <= 7), "{sizes:?}");
     assert_eq!(sizes.len(), 320usize.div_ceil(7), "{sizes:?}");
 }
+
+#[tokio::test]
+async fn errors_in_a_later_byte_range_name_the_absolute_line() {
+    let records = |n: usize| -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| format!(">r{i}\nACDEFGHIK\nLMNPQ\n").into_bytes())
+            .collect()
+    };
+    let mut data = records(1500);
+    data.extend_from_slice(b">bad\nAC\xffDE\n");
+    data.extend(records(500));
+    let mut file = tempfile::Builder::new().suffix(".fasta").tempfile().expect("temp file");
+    file.write_all(&data).expect("write");
+    let mut config = SessionConfig::new().with_target_partitions(2);
+    config.options_mut().optimizer.repartition_file_min_size = 0;
+    let ctx = r2dl::session_context(config).expect("session");
+    let sql = format!("SELECT count(*) FROM '{}'", file.path().display());
+    let plan = ctx
+        .sql(&format!("EXPLAIN {sql}"))
+        .await
+        .expect("explain")
+        .collect()
+        .await
+        .expect("explain");
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&plan)
+        .expect("format")
+        .to_string();
+    assert!(text.contains("file_groups={2 groups"), "{text}");
+    let err = ctx
+        .sql(&sql)
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect_err("invalid UTF-8");
+    // the bad record starts 33,390 bytes in, inside the second range
+    let expected = format!(
+        "{}:4502 (record 'bad'): invalid UTF-8 in a sequence line",
+        file.path().display()
+    );
+    assert!(err.to_string().contains(&expected), "{err}");
+}

@@ -159,16 +159,14 @@ impl<R: Read> FastaReader<R> {
                         break;
                     }
                     self.skip_to_header = false;
-                    if self.columns.in_record {
-                        self.finish_record()?;
-                        if self.limit.is_some_and(|limit| self.rows_read >= limit) {
-                            self.done = true;
-                            break;
-                        }
-                        if self.columns.rows >= self.batch_size || self.columns.bytes() >= MAX_BATCH_BYTES {
-                            self.lines.unread();
-                            break;
-                        }
+                    self.finish_record()?;
+                    if self.limit.is_some_and(|limit| self.rows_read >= limit) {
+                        self.done = true;
+                        break;
+                    }
+                    if self.columns.rows >= self.batch_size || self.columns.bytes() >= MAX_BATCH_BYTES {
+                        self.lines.unread();
+                        break;
                     }
                     let line = &self.lines.buf()[start..end];
                     if let Err(kind) = self.columns.start_record(&line[1..]) {
@@ -502,6 +500,13 @@ mod tests {
         );
         assert_eq!(rows(&batches)[9], row("r9", Some("d"), "ACGT"));
 
+        assert!(
+            FastaReader::new(&data[..], "t")
+                .with_limit(Some(0))
+                .next_batch()
+                .unwrap()
+                .is_none()
+        );
         let limited: Vec<_> = FastaReader::new(&data[..], "t")
             .with_batch_size(4)
             .with_limit(Some(5))
