@@ -169,12 +169,13 @@ fn header_start(text: &[u8]) -> Option<usize> {
 }
 
 /// The number of `\n` bytes in `text` and whether all of it is ASCII, in one pass. Counting
-/// into a `u8` per chunk of 255 bytes lets the compiler vectorise the loop (16 or 32 bytes per
-/// step); a `usize` counter or two separate passes are several times slower.
+/// into a `u8` per chunk lets the compiler vectorise the loop; a `usize` counter or two separate
+/// passes are several times slower. The chunk (at most 255 bytes, so the `u8` cannot wrap) is a
+/// multiple of the vector width, so that no chunk ends in a byte-at-a-time tail.
 pub(crate) fn newlines_and_ascii(text: &[u8]) -> (u64, bool) {
     let mut newlines = 0u64;
     let mut any = 0u8;
-    for chunk in text.chunks(255) {
+    for chunk in text.chunks(224) {
         let (n, bits) = chunk.iter().fold((0u8, 0u8), |(n, bits), &b| {
             (n.wrapping_add(u8::from(b == b'\n')), bits | b)
         });
