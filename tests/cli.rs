@@ -207,3 +207,17 @@ fn readme_commands_are_the_ones_documented() {
     let out = ok(&["sql", "-f", "sample_data/demo.sql"]);
     assert!(out.lines().count() > 3, "demo printed:\n{out}\nfrom:\n{demo}");
 }
+
+#[test]
+fn a_terminal_gets_a_table() {
+    // `script` gives the command a pseudo-terminal as its standard output
+    let command = format!("{} sql \"SELECT 1 AS one\"", env!("CARGO_BIN_EXE_r2dl"));
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("+-----+\n| one |\n+-----+\n| 1   |\n+-----+"), "{text}");
+}
