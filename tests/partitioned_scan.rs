@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::prelude::SessionConfig;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use proptest::prelude::*;
 use r2dl::fasta::FastaReader;
 
@@ -201,26 +201,7 @@ async fn one_large_file_is_split_into_byte_ranges() {
         comment_every: None,
         final_newline: true,
     };
-    let mut file = tempfile::Builder::new().suffix(".fasta").tempfile().expect("temp file");
-    file.write_all(&render(&records, &layout)).expect("write");
-    let mut config = SessionConfig::new().with_target_partitions(4);
-    config.options_mut().optimizer.repartition_file_min_size = 0;
-    let ctx = r2dl::session_context(config).expect("session");
-    let sql = format!("SELECT count(*) FROM '{}'", file.path().display());
-    let plan = ctx
-        .sql(&format!("EXPLAIN {sql}"))
-        .await
-        .expect("explain")
-        .collect()
-        .await
-        .expect("explain");
-    let text = datafusion::arrow::util::pretty::pretty_format_batches(&plan)
-        .expect("format")
-        .to_string();
-    assert!(
-        text.contains("file_groups={4 groups"),
-        "expected 4 byte-range groups in:\n{text}"
-    );
+    let (_file, ctx, sql) = split_count_query(&render(&records, &layout), 4).await;
     let counts = ctx.sql(&sql).await.expect("plan").collect().await.expect("scan");
     let count = counts[0]
         .column(0)
@@ -256,23 +237,7 @@ async fn errors_in_a_later_byte_range_name_the_absolute_line() {
     let mut data = records(1500);
     data.extend_from_slice(b">bad\nAC\xffDE\n");
     data.extend(records(500));
-    let mut file = tempfile::Builder::new().suffix(".fasta").tempfile().expect("temp file");
-    file.write_all(&data).expect("write");
-    let mut config = SessionConfig::new().with_target_partitions(2);
-    config.options_mut().optimizer.repartition_file_min_size = 0;
-    let ctx = r2dl::session_context(config).expect("session");
-    let sql = format!("SELECT count(*) FROM '{}'", file.path().display());
-    let plan = ctx
-        .sql(&format!("EXPLAIN {sql}"))
-        .await
-        .expect("explain")
-        .collect()
-        .await
-        .expect("explain");
-    let text = datafusion::arrow::util::pretty::pretty_format_batches(&plan)
-        .expect("format")
-        .to_string();
-    assert!(text.contains("file_groups={2 groups"), "{text}");
+    let (file, ctx, sql) = split_count_query(&data, 2).await;
     let err = ctx
         .sql(&sql)
         .await
@@ -286,4 +251,28 @@ async fn errors_in_a_later_byte_range_name_the_absolute_line() {
         file.path().display()
     );
     assert!(err.to_string().contains(&expected), "{err}");
+}
+
+/// Writes `data` to a FASTA file and plans `SELECT count(*)` over it in a session that splits
+/// files of any size into `partitions` byte ranges; asserts that the plan shows them.
+async fn split_count_query(data: &[u8], partitions: usize) -> (tempfile::NamedTempFile, SessionContext, String) {
+    let mut file = tempfile::Builder::new().suffix(".fasta").tempfile().expect("temp file");
+    file.write_all(data).expect("write");
+    let mut config = SessionConfig::new().with_target_partitions(partitions);
+    config.options_mut().optimizer.repartition_file_min_size = 0;
+    let ctx = r2dl::session_context(config).expect("session");
+    let sql = format!("SELECT count(*) FROM '{}'", file.path().display());
+    let plan = ctx
+        .sql(&format!("EXPLAIN {sql}"))
+        .await
+        .expect("explain")
+        .collect()
+        .await
+        .expect("explain");
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&plan)
+        .expect("format")
+        .to_string();
+    let groups = format!("file_groups={{{partitions} groups");
+    assert!(text.contains(&groups), "expected {partitions} byte ranges in:\n{text}");
+    (file, ctx, sql)
 }
