@@ -192,14 +192,14 @@ impl<R: Read> FastaReader<R> {
     }
 
     /// The fast path for the sequence lines up to the next header: checked for anything
-    /// unusual (non-ASCII, spaces, tabs, CR, `;`) in a few SIMD passes, then copied segment by
+    /// unusual (non-ASCII, spaces, tabs, CR, `;`) in a few vectorised passes, then copied segment by
     /// segment. Returns whether it consumed anything; blocks with unusual bytes go through the
     /// line-by-line path instead, which reports errors with their exact line.
     fn sequence_block(&mut self) -> io::Result<bool> {
-        if self.lines.position() < self.slow_until {
+        let position = self.lines.position();
+        if position < self.slow_until {
             return Ok(false);
         }
-        let position = self.lines.position();
         let block = self.lines.peek_block()?;
         if block.is_empty() {
             return Ok(false);
