@@ -23,3 +23,13 @@ SELECT id,
 FROM 'sample_data/sample.parquet'
 WHERE sequence LIKE '%U%' OR sequence LIKE '%X%'
 ORDER BY id;
+
+-- The reprogrammed model: the 5 sample sequences nearest to the frog peptide aurein 1.2 in the
+-- embedding space of all-MiniLM-L6-v2 read through the one-hot Θ (fetched on first use)
+SELECT id,
+       length(sequence) AS length,
+       round(array_distance(embed(sequence), embed('GLFDIIKKIAESF')), 3) AS distance,
+       substr(sequence, 1, 24) AS starts_with
+FROM 'sample_data/sample.fasta'
+ORDER BY distance
+LIMIT 5;

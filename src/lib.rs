@@ -17,6 +17,8 @@
 
 pub mod datasource;
 pub mod fasta;
+pub mod model;
+pub mod udf;
 
 use std::sync::Arc;
 
@@ -31,8 +33,9 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datasource::{FASTA_EXTENSIONS, FastaFormatFactory, FastaScanFunction, FastaUrlTableFactory};
 
 /// Adds everything r2dl provides to a DataFusion session: the FASTA file format (`STORED AS
-/// FASTA`, `COPY … STORED AS FASTA`, extensions `.fasta .fa .faa .fas .fna`) and the table
-/// function `fasta_scan('path')`.
+/// FASTA`, `COPY … STORED AS FASTA`, extensions `.fasta .fa .faa .fas .fna`), the table
+/// function `fasta_scan('path')`, and the model functions (`embed`) run by the default model,
+/// which loads on first use ([`udf::register_model_functions`] chooses another).
 ///
 /// File names as tables (`FROM 'x.fasta'`) need a catalog that resolves them: use
 /// [`session_context`], or [`enable_file_tables`] on a context of your own.
@@ -49,6 +52,7 @@ pub fn register(ctx: &SessionContext) -> Result<()> {
         }
     }
     ctx.register_udtf("fasta_scan", Arc::new(FastaScanFunction));
+    udf::register_model_functions(ctx, model::ModelSpec::default());
     Ok(())
 }
 

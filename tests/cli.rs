@@ -221,3 +221,56 @@ fn a_terminal_gets_a_table() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("+-----+\n| one |\n+-----+\n| 1   |\n+-----+"), "{text}");
 }
+
+#[test]
+fn embed_writes_one_vector_per_record_in_file_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("embeddings.parquet");
+    let out_name = out.to_string_lossy().to_string();
+    let ran = r2dl(&["embed", "-i", "sample_data/sample.fasta.gz", "-o", &out_name]);
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    assert!(String::from_utf8_lossy(&ran.stderr).contains("wrote 320 embeddings"));
+    // the Parquet file holds the FASTA's ids in the FASTA's order, each with 384 finite values
+    let ids = |from: &str| ok(&["sql", &format!("SELECT id FROM {from}")]);
+    assert_eq!(ids(&format!("'{out_name}'")), ids("'sample_data/sample.fasta'"));
+    let summary = ok(&[
+        "sql",
+        &format!(
+            "SELECT count(*) AS n, min(array_length(embedding)) AS lo, max(array_length(embedding)) AS hi, \
+             sum(CASE WHEN isnan(array_max(embedding)) THEN 1 ELSE 0 END) AS nan FROM '{out_name}'"
+        ),
+    ]);
+    assert_eq!(summary, "n,lo,hi,nan\n320,384,384,0\n");
+
+    // a bad residue names the character and where it is
+    let bad = dir.path().join("bad.fasta");
+    std::fs::write(&bad, ">ok\nMKT\n>gap\nMK-T\n").expect("write");
+    let err = fails(&["embed", "-i", &bad.to_string_lossy(), "-o", &out_name]);
+    assert!(
+        err.contains("invalid residue '-' at position 3 of sequence 'MK-T'"),
+        "{err}"
+    );
+    let err = fails(&[
+        "embed",
+        "-i",
+        "sample_data/sample.fasta",
+        "-o",
+        &out_name,
+        "--device",
+        "cuda:0",
+    ]);
+    assert!(err.contains("--features cuda") || cfg!(feature = "cuda"), "{err}");
+    let err = fails(&[
+        "embed",
+        "-i",
+        "sample_data/sample.fasta",
+        "-o",
+        &out_name,
+        "--model",
+        "no/such/dir",
+    ]);
+    assert!(
+        err.contains("no/such/dir/config.json not found") && err.contains("r2dl fetch-model"),
+        "{err}"
+    );
+}

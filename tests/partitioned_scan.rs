@@ -71,10 +71,10 @@ fn render(records: &[Record], layout: &Layout) -> Vec<u8> {
         }
         for chunk in r.sequence.as_bytes().chunks(layout.width) {
             lines.push(String::from_utf8(chunk.to_vec()).expect("ASCII"));
-            if layout.blank_every.is_some_and(|n| lines.len() % n == 0) {
+            if layout.blank_every.is_some_and(|n| lines.len().is_multiple_of(n)) {
                 lines.push(String::new());
             }
-            if layout.comment_every.is_some_and(|n| lines.len() % n == 0) {
+            if layout.comment_every.is_some_and(|n| lines.len().is_multiple_of(n)) {
                 lines.push(";comment".into());
             }
         }

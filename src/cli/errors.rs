@@ -21,6 +21,9 @@ pub enum CliError {
         /// Why.
         source: io::Error,
     },
+    /// Finding, fetching or loading the model.
+    #[error(transparent)]
+    Model(#[from] r2dl::model::ModelError),
     /// Writing results to standard output.
     #[error("cannot write output: {0}")]
     Output(#[source] io::Error),

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::UInt64Type;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::datasource::file_format::format_as_file_type;
-use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -17,7 +18,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use r2dl::datasource::{FastaFormatFactory, is_fasta_name};
 
 use super::output::{self, OutputFormat};
-use super::{CliError, SqlArgs};
+use super::{CliError, ModelArgs, SessionArgs, SqlArgs};
 
 /// Runs `r2dl sql`.
 pub async fn run(args: SqlArgs) -> Result<(), CliError> {
@@ -29,14 +30,7 @@ pub async fn run(args: SqlArgs) -> Result<(), CliError> {
             hint: "r2dl sql \"SELECT count(*) FROM 'proteins.fasta'\"",
         });
     }
-    let mut config = SessionConfig::new().with_information_schema(true);
-    if let Some(partitions) = args.partitions {
-        config = config.with_target_partitions(partitions.max(1));
-    }
-    if let Some(batch_size) = args.batch_size {
-        config = config.with_batch_size(batch_size.max(1));
-    }
-    let ctx = r2dl::session_context(config)?;
+    let ctx = session(&args.session, &args.model)?;
     let format = args
         .format
         .unwrap_or_else(|| OutputFormat::default_for(io::stdout().is_terminal()));
@@ -44,7 +38,7 @@ pub async fn run(args: SqlArgs) -> Result<(), CliError> {
     let last = statements.len() - 1;
     for (i, statement) in statements.into_iter().enumerate() {
         let plan = ctx.state().statement_to_plan(statement).await?;
-        let df = ctx.execute_logical_plan(plan).await?;
+        let df = dataframe(&ctx, plan).await?;
         if i == last
             && let Some(path) = &args.output
         {
@@ -60,6 +54,42 @@ pub async fn run(args: SqlArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// The statement's result. Queries that call a model function run as one partition: the model
+/// already uses every core, and one partition keeps rows in file order.
+pub async fn dataframe(ctx: &SessionContext, plan: LogicalPlan) -> Result<DataFrame, CliError> {
+    if matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_)) || !calls_model(&plan) {
+        return Ok(ctx.execute_logical_plan(plan).await?);
+    }
+    let mut state = ctx.state();
+    state.config_mut().options_mut().execution.target_partitions = 1;
+    Ok(DataFrame::new(state, plan))
+}
+
+fn calls_model(plan: &LogicalPlan) -> bool {
+    let is_model_call = |e: &Expr| Ok(matches!(e, Expr::ScalarFunction(f) if r2dl::udf::is_model_function(f.name())));
+    plan.exists(|node| {
+        Ok(node
+            .expressions()
+            .iter()
+            .any(|e| e.exists(is_model_call).unwrap_or(false)))
+    })
+    .unwrap_or(false)
+}
+
+/// A session with r2dl's tables and functions, the model chosen by `model`.
+pub fn session(session: &SessionArgs, model: &ModelArgs) -> Result<SessionContext, CliError> {
+    let mut config = SessionConfig::new().with_information_schema(true);
+    if let Some(partitions) = session.partitions {
+        config = config.with_target_partitions(partitions.max(1));
+    }
+    if let Some(batch_size) = session.batch_size {
+        config = config.with_batch_size(batch_size.max(1));
+    }
+    let ctx = r2dl::session_context(config)?;
+    r2dl::udf::register_model_functions(&ctx, model.spec());
+    Ok(ctx)
 }
 
 fn read_sql(args: &SqlArgs) -> Result<String, CliError> {
@@ -86,7 +116,7 @@ fn read_sql(args: &SqlArgs) -> Result<String, CliError> {
 }
 
 /// Writes the result to one file whose extension names the format; returns the rows written.
-async fn write_file(ctx: &SessionContext, df: DataFrame, path: &Path) -> Result<u64, CliError> {
+pub async fn write_file(ctx: &SessionContext, df: DataFrame, path: &Path) -> Result<u64, CliError> {
     let name = path.to_string_lossy();
     let options = DataFrameWriteOptions::new().with_single_file_output(true);
     let extension = path

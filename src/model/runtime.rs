@@ -1,0 +1,126 @@
+//! Process-wide model state: the device choice, models loaded once and shared, and the compute
+//! pool that model work runs on (off DataFusion's async threads).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use candle_core::Device;
+
+use super::error::{ModelError, Result};
+use super::home::resolve_model_dir;
+use super::reprogrammed::ReprogrammedModel;
+
+/// Which model on which device; `dir: None` is `$R2DL_MODEL` or the default model.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct ModelSpec {
+    /// The model folder (`--model`).
+    pub dir: Option<PathBuf>,
+    /// `cpu` or `cuda:N`; `None` is `$R2DL_DEVICE` or `cpu`.
+    pub device: Option<String>,
+}
+
+impl ModelSpec {
+    /// The model folder this spec names, fetching the default model if needed.
+    pub fn resolve_dir(&self) -> Result<PathBuf> {
+        resolve_model_dir(self.dir.as_deref())
+    }
+
+    /// The device name this spec names.
+    pub fn device_name(&self) -> String {
+        self.device
+            .clone()
+            .or_else(|| std::env::var("R2DL_DEVICE").ok().filter(|d| !d.is_empty()))
+            .unwrap_or_else(|| "cpu".into())
+    }
+}
+
+/// `cpu`, `cuda` or `cuda:N` as a candle device (CUDA needs the `cuda` feature).
+pub fn parse_device(name: &str) -> Result<Device> {
+    let name = name.trim().to_ascii_lowercase();
+    if name == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let ordinal = match name.strip_prefix("cuda") {
+        Some("") => 0,
+        Some(rest) => rest
+            .strip_prefix(':')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| ModelError::Device(name.clone()))?,
+        None => return Err(ModelError::Device(name)),
+    };
+    if !cfg!(feature = "cuda") {
+        return Err(ModelError::Device(format!(
+            "{name}' needs a build with `--features cuda`; this one has only 'cpu"
+        )));
+    }
+    Ok(Device::new_cuda(ordinal)?)
+}
+
+static LOADS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many times this process has loaded model weights (each spec loads once).
+pub fn model_loads() -> usize {
+    LOADS.load(Ordering::Relaxed)
+}
+
+type Shared = Mutex<HashMap<(PathBuf, String), Arc<ReprogrammedModel>>>;
+
+/// The model `spec` names, loaded on first use and shared by every caller after.
+pub fn shared_model(spec: &ModelSpec) -> Result<Arc<ReprogrammedModel>> {
+    static MODELS: OnceLock<Shared> = OnceLock::new();
+    let dir = spec.resolve_dir()?;
+    let device_name = spec.device_name();
+    let models = MODELS.get_or_init(Default::default);
+    // Held while loading, so that concurrent first calls load once.
+    let mut models = models.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let key = (dir, device_name);
+    if let Some(model) = models.get(&key) {
+        return Ok(Arc::clone(model));
+    }
+    let device = parse_device(&key.1)?;
+    let model = Arc::new(ReprogrammedModel::load(&key.0, &device)?);
+    LOADS.fetch_add(1, Ordering::Relaxed);
+    models.insert(key, Arc::clone(&model));
+    Ok(model)
+}
+
+/// Runs `work` on r2dl's compute pool (one thread per core), telling tokio first when called from
+/// one of its multi-threaded workers, so that other tasks move off this thread meanwhile.
+pub fn run_on_compute_pool<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("r2dl-compute-{i}"))
+            .build()
+            .ok()
+    });
+    let run = move || match pool {
+        Some(pool) => pool.install(work),
+        None => work(),
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(run)
+        }
+        _ => run(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_parse_or_say_what_is_wrong() {
+        assert!(matches!(parse_device("CPU"), Ok(Device::Cpu)));
+        for bad in ["gpu", "cuda:x", "cuda0"] {
+            assert!(matches!(parse_device(bad), Err(ModelError::Device(_))), "{bad}");
+        }
+        if !cfg!(feature = "cuda") {
+            let message = parse_device("cuda:0").unwrap_err().to_string();
+            assert!(message.contains("--features cuda"), "{message}");
+        }
+    }
+}

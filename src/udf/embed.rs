@@ -1,0 +1,86 @@
+//! `embed(sequence)`: the reprogrammed model's mean-pooled vector, `FixedSizeList<Float32, d>`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{FixedSizeListArray, Float32Array};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
+
+use super::{SEQUENCE_TYPES, array_ref, invalid_residue_policy, model_error, sequences};
+use crate::model::{BertConfig, Embeddings, ModelSpec, run_on_compute_pool, shared_model};
+
+/// `embed(sequence)` → `FixedSizeList<Float32, d>`; NULL in, NULL out.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct EmbedFunction {
+    spec: ModelSpec,
+    signature: Signature,
+}
+
+impl EmbedFunction {
+    /// `embed` run by the model `spec` names.
+    pub fn new(spec: ModelSpec) -> Self {
+        Self {
+            spec,
+            signature: Signature::uniform(1, SEQUENCE_TYPES.to_vec(), Volatility::Immutable),
+        }
+    }
+
+    /// The vector width, from the model's `config.json` (the weights load on first use).
+    fn dim(&self) -> Result<usize> {
+        let dir = self.spec.resolve_dir().map_err(model_error)?;
+        let config = BertConfig::from_file(&dir.join("config.json")).map_err(model_error)?;
+        Ok(config.hidden_size)
+    }
+}
+
+/// `FixedSizeList<Float32 NOT NULL, dim>`, the type of a column of embeddings.
+pub fn embedding_type(dim: usize) -> DataType {
+    DataType::FixedSizeList(Arc::new(Field::new_list_field(DataType::Float32, false)), dim as i32)
+}
+
+/// A column of embeddings, NULL where a row has none.
+pub fn embedding_array(embeddings: Embeddings) -> Result<FixedSizeListArray> {
+    let Embeddings { dim, values, valid } = embeddings;
+    let nulls = valid.iter().any(|v| !v).then(|| NullBuffer::from(valid));
+    let item = Arc::new(Field::new_list_field(DataType::Float32, false));
+    Ok(FixedSizeListArray::try_new(
+        item,
+        dim as i32,
+        array_ref(Float32Array::from(values)),
+        nulls,
+    )?)
+}
+
+impl ScalarUDFImpl for EmbedFunction {
+    fn name(&self) -> &str {
+        "embed"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(embedding_type(self.dim()?))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let policy = invalid_residue_policy(&args.config_options)?;
+        let [input] = args.args.as_slice() else {
+            return exec_err!("embed takes one argument, the sequence");
+        };
+        let scalar = matches!(input, ColumnarValue::Scalar(_));
+        let array = input.to_array(if scalar { 1 } else { args.number_rows })?;
+        let sequences = sequences(&array)?;
+        let model = shared_model(&self.spec).map_err(model_error)?;
+        let embeddings = run_on_compute_pool(|| model.embed(sequences.iter().copied(), policy)).map_err(model_error)?;
+        let result = array_ref(embedding_array(embeddings)?);
+        if scalar {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(result))
+        }
+    }
+}

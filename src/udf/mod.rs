@@ -1,0 +1,62 @@
+//! SQL functions over the model: `embed(sequence)`.
+
+mod embed;
+mod options;
+
+pub use embed::EmbedFunction;
+pub use options::{R2dlOptions, invalid_residue_policy};
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{DataFusionError, Result, exec_err};
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::SessionContext;
+
+use crate::model::{ModelError, ModelSpec};
+
+/// Registers the model functions, run by the model `spec` names (loaded on first use), and the
+/// `r2dl.*` session options.
+pub fn register_model_functions(ctx: &SessionContext, spec: ModelSpec) {
+    {
+        let state = ctx.state_ref();
+        let mut state = state.write();
+        let extensions = &mut state.config_mut().options_mut().extensions;
+        if extensions.get::<R2dlOptions>().is_none() {
+            extensions.insert(R2dlOptions::default());
+        }
+    }
+    ctx.register_udf(ScalarUDF::from(EmbedFunction::new(spec)));
+}
+
+/// Whether `name` is one of r2dl's model functions (`embed`, `predict_*`).
+pub fn is_model_function(name: &str) -> bool {
+    name == "embed" || name.starts_with("predict_")
+}
+
+/// The string types a sequence column may have.
+pub(crate) const SEQUENCE_TYPES: [DataType; 3] = [DataType::Utf8, DataType::LargeUtf8, DataType::Utf8View];
+
+/// The values of a string column of any of [`SEQUENCE_TYPES`].
+pub(crate) fn sequences(array: &ArrayRef) -> Result<Vec<Option<&str>>> {
+    if let Some(a) = array.as_string_opt::<i32>() {
+        Ok(a.iter().collect())
+    } else if let Some(a) = array.as_string_opt::<i64>() {
+        Ok(a.iter().collect())
+    } else if let Some(a) = array.as_string_view_opt() {
+        Ok(a.iter().collect())
+    } else {
+        exec_err!("sequences must be strings, not {}", array.data_type())
+    }
+}
+
+/// A model error as DataFusion carries it.
+pub(crate) fn model_error(error: ModelError) -> DataFusionError {
+    DataFusionError::External(Box::new(error))
+}
+
+/// `Arc` helper for arrays.
+pub(crate) fn array_ref(array: impl Array + 'static) -> ArrayRef {
+    Arc::new(array)
+}

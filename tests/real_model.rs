@@ -1,0 +1,179 @@
+//! The default model (all-MiniLM-L6-v2, fetched as the README does) against the PyTorch +
+//! transformers reference in `tests/data/reference/minilm_reference.json`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use candle_core::Tensor;
+use r2dl::model::{Engine, InvalidResidue, ModelSpec, ReprogrammedModel, Theta, mean_pool, shared_model};
+use serde_json::Value;
+
+const TOLERANCE: f32 = 1e-4;
+
+fn model() -> Arc<ReprogrammedModel> {
+    shared_model(&ModelSpec::default()).unwrap_or_else(|e| panic!("the default model loads: {e}"))
+}
+
+fn reference() -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/reference/minilm_reference.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("reference file")).expect("reference JSON")
+}
+
+fn floats(value: &Value) -> Vec<f32> {
+    value
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v.as_f64().expect("number") as f32)
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn english_sentence_embeddings_match_sentence_transformers() {
+    let model = model();
+    let reference = reference();
+    assert_eq!(
+        model.weights_sha256(),
+        reference["model_safetensors_sha256"].as_str().unwrap_or_default()
+    );
+    let mut tokenizer =
+        tokenizers::Tokenizer::from_file(model.dir().join("tokenizer.json")).expect("tokenizer.json loads");
+    tokenizer.with_padding(None);
+    tokenizer.with_truncation(None).expect("no truncation");
+    let encoder = model.encoder();
+    for case in reference["english"].as_array().expect("english cases") {
+        let text = case["text"].as_str().expect("text");
+        let ids = tokenizer.encode(text, true).expect("tokenises").get_ids().to_vec();
+        let n = ids.len();
+        let ids = Tensor::new(ids.as_slice(), encoder.device()).unwrap();
+        let embeddings = encoder
+            .word_embeddings()
+            .index_select(&ids, 0)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let mask = Tensor::ones((1, n), candle_core::DType::F32, encoder.device()).unwrap();
+        let hidden = encoder.forward(&embeddings, &mask).unwrap();
+        let pooled = mean_pool(&hidden, &mask)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let norm = pooled.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let normalised: Vec<f32> = pooled.iter().map(|v| v / norm).collect();
+        let diff = max_abs_diff(&normalised, &floats(&case["embedding_l2_normalised"]));
+        assert!(diff < TOLERANCE, "'{text}': max abs difference {diff}");
+    }
+}
+
+#[test]
+fn protein_one_hot_embeddings_match_the_reference() {
+    let model = model();
+    let reference = reference();
+    let english = model.english_tokens();
+    for (residue, id) in reference["amino_acid_to_english_token_id"].as_object().expect("map") {
+        let index = r2dl::model::RESIDUES
+            .iter()
+            .position(|r| residue.as_bytes() == [*r])
+            .expect("residue");
+        assert_eq!(
+            u64::from(english.residue_letters[index]),
+            id.as_u64().unwrap_or_default(),
+            "{residue}"
+        );
+    }
+    let cases = reference["protein_onehot"].as_array().expect("protein cases");
+    let sequences: Vec<&str> = cases
+        .iter()
+        .map(|c| c["sequence"].as_str().expect("sequence"))
+        .collect();
+    assert_eq!(model.engine(), Engine::Packed);
+    let candle = model
+        .with_theta(&Theta::one_hot(english))
+        .expect("same Θ")
+        .with_engine(Engine::Candle);
+    for model in [&*model, &candle] {
+        check_protein_cases(model, cases, &sequences);
+    }
+}
+
+fn check_protein_cases(model: &ReprogrammedModel, cases: &[Value], sequences: &[&str]) {
+    let english = model.english_tokens();
+    // all at once (batched together) and one by one give the reference
+    let together = model
+        .embed(sequences.iter().map(|s| Some(*s)), InvalidResidue::Error)
+        .unwrap();
+    for (i, case) in cases.iter().enumerate() {
+        let expected_ids: Vec<u32> = case["input_ids"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .map(|v| v.as_u64().unwrap_or_default() as u32)
+            .collect();
+        let mut ids = vec![english.cls];
+        let mut tokens = Vec::new();
+        r2dl::model::tokenize_residues(sequences[i], InvalidResidue::Error, &mut tokens).expect("valid");
+        ids.extend(tokens.iter().map(|&t| english.residue_letters[t as usize]));
+        ids.push(english.sep);
+        assert_eq!(ids, expected_ids, "{}", sequences[i]);
+
+        let expected = floats(&case["mean_pooled"]);
+        let diff = max_abs_diff(together.row(i).expect("a vector"), &expected);
+        assert!(
+            diff < TOLERANCE,
+            "{:?} {} in a batch: max abs difference {diff}",
+            model.engine(),
+            sequences[i]
+        );
+        let alone = model.embed([Some(sequences[i])], InvalidResidue::Error).unwrap();
+        let diff = max_abs_diff(alone.row(0).expect("a vector"), &expected);
+        assert!(
+            diff < TOLERANCE,
+            "{:?} {} alone: max abs difference {diff}",
+            model.engine(),
+            sequences[i]
+        );
+    }
+}
+
+#[test]
+fn a_5000_residue_protein_is_the_residue_weighted_mean_of_its_windows() {
+    let model = model();
+    let alphabet = b"ACDEFGHIKLMNPQRSTVWY";
+    let mut state = 7u64;
+    let protein: String = (0..5000)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            alphabet[(state >> 33) as usize % alphabet.len()] as char
+        })
+        .collect();
+    let whole = model.embed([Some(protein.as_str())], InvalidResidue::Error).unwrap();
+    let whole = whole.row(0).expect("a vector");
+    assert_eq!(whole.len(), 384);
+    assert!(whole.iter().all(|v| v.is_finite()));
+
+    let max = model.max_residues();
+    let windows = r2dl::model::windows(protein.len(), max, max / 4);
+    assert!(windows.len() > 1);
+    let pieces: Vec<&str> = windows.iter().map(|&(s, l)| &protein[s..s + l]).collect();
+    let each = model
+        .embed(pieces.iter().map(|p| Some(*p)), InvalidResidue::Error)
+        .unwrap();
+    let total: f32 = windows.iter().map(|&(_, l)| l as f32).sum();
+    let mut expected = vec![0f32; 384];
+    for (i, &(_, len)) in windows.iter().enumerate() {
+        for (e, v) in expected.iter_mut().zip(each.row(i).expect("a vector")) {
+            *e += v * len as f32 / total;
+        }
+    }
+    let diff = max_abs_diff(whole, &expected);
+    assert!(diff < 1e-5, "max abs difference {diff}");
+}
