@@ -99,34 +99,51 @@ fn erf(x: f32) -> f32 {
 }
 
 multiversion! {
-    /// The exact (erf) GELU in place: `x · (1 + erf(x / √2)) / 2`.
-    pub fn gelu(xs: &mut [f32]) {
-        for x in xs.iter_mut() {
-            *x = 0.5 * *x * (1.0 + erf(*x * std::f32::consts::FRAC_1_SQRT_2));
+    /// `x = GELU(x + bias)` for each `bias.len()`-wide row, with the exact (erf) GELU
+    /// `x · (1 + erf(x / √2)) / 2`.
+    pub fn bias_gelu(rows: &mut [f32], bias: &[f32]) {
+        for row in rows.chunks_exact_mut(bias.len()) {
+            for (x, b) in row.iter_mut().zip(bias) {
+                let v = *x + b;
+                *x = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+            }
         }
     }
 }
 
 multiversion! {
-    /// Softmax of each `width`-long row of `xs`, in place.
-    pub fn softmax_rows(xs: &mut [f32], width: usize) {
+    /// `x += bias` for each `bias.len()`-wide row.
+    pub fn add_bias(rows: &mut [f32], bias: &[f32]) {
+        for row in rows.chunks_exact_mut(bias.len()) {
+            for (x, b) in row.iter_mut().zip(bias) {
+                *x += b;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `x = e^(x - max(row))` for each `width`-wide row; pushes `1 / sum(row)` to `inverse_sums`
+    /// (a softmax, less its final scaling).
+    pub fn exp_rows(xs: &mut [f32], width: usize, inverse_sums: &mut Vec<f32>) {
         for row in xs.chunks_exact_mut(width) {
             let m = max(row);
-            for x in row.iter_mut() {
-                *x = exp(*x - m);
+            let mut acc = [0f32; LANES];
+            for chunk in row.chunks_mut(LANES) {
+                for (a, x) in acc.iter_mut().zip(chunk.iter_mut()) {
+                    *x = exp(*x - m);
+                    *a += *x;
+                }
             }
-            let inv = 1.0 / sum(row);
-            for x in row.iter_mut() {
-                *x *= inv;
-            }
+            inverse_sums.push(1.0 / acc.iter().sum::<f32>());
         }
     }
 }
 
 multiversion! {
-    /// `rows = LayerNorm(rows + residual)` row by row (`weight.len()` wide); `residual` may be
-    /// empty for a plain LayerNorm.
-    pub fn add_layer_norm(rows: &mut [f32], residual: &[f32], weight: &[f32], bias: &[f32], eps: f32) {
+    /// `rows = LayerNorm(rows + row_bias + residual)` row by row (`weight.len()` wide); `row_bias`
+    /// and `residual` may be empty.
+    pub fn add_layer_norm(rows: &mut [f32], row_bias: &[f32], residual: &[f32], weight: &[f32], bias: &[f32], eps: f32) {
         let d = weight.len();
         if !residual.is_empty() {
             for (x, r) in rows.iter_mut().zip(residual) {
@@ -134,6 +151,11 @@ multiversion! {
             }
         }
         for row in rows.chunks_exact_mut(d) {
+            if !row_bias.is_empty() {
+                for (x, b) in row.iter_mut().zip(row_bias) {
+                    *x += b;
+                }
+            }
             let mean = sum(row) / d as f32;
             for x in row.iter_mut() {
                 *x -= mean;
@@ -186,30 +208,49 @@ mod tests {
 
     #[test]
     fn kernels_match_their_definitions() {
-        let mut xs: Vec<f32> = (0..100).map(|i| (i as f32 - 50.0) / 13.0).collect();
-        let original = xs.clone();
-        gelu(&mut xs);
-        for (g, x) in xs.iter().zip(&original) {
-            let expected = 0.5 * f64::from(*x) * (1.0 + erf_reference(f64::from(*x) / 2f64.sqrt()));
+        let original: Vec<f32> = (0..100).map(|i| (i as f32 - 50.0) / 13.0).collect();
+        let bias: Vec<f32> = (0..25).map(|i| i as f32 / 50.0).collect();
+        let mut xs = original.clone();
+        bias_gelu(&mut xs, &bias);
+        for (i, (g, x)) in xs.iter().zip(&original).enumerate() {
+            let v = f64::from(*x) + f64::from(bias[i % 25]);
+            let expected = 0.5 * v * (1.0 + erf_reference(v / 2f64.sqrt()));
             assert!((f64::from(*g) - expected).abs() < 1e-6);
         }
+        let mut xs = original.clone();
+        add_bias(&mut xs, &bias);
+        assert!(
+            xs.iter()
+                .zip(&original)
+                .enumerate()
+                .all(|(i, (y, x))| *y == x + bias[i % 25])
+        );
+
         let mut rows = original.clone();
-        softmax_rows(&mut rows, 20);
-        for (row, x) in rows.chunks(20).zip(original.chunks(20)) {
+        let mut inverse_sums = Vec::new();
+        exp_rows(&mut rows, 20, &mut inverse_sums);
+        assert_eq!(inverse_sums.len(), 5);
+        for ((row, x), inv) in rows.chunks(20).zip(original.chunks(20)).zip(&inverse_sums) {
             let total: f64 = x.iter().map(|v| f64::from(*v).exp()).sum();
             for (p, v) in row.iter().zip(x) {
-                assert!((f64::from(*p) - f64::from(*v).exp() / total).abs() < 1e-6);
+                assert!((f64::from(p * inv) - f64::from(*v).exp() / total).abs() < 1e-6);
             }
         }
+
         let mut rows = original.clone();
         let weight = vec![2.0; 25];
-        let bias = vec![0.5; 25];
-        add_layer_norm(&mut rows, &original, &weight, &bias, 1e-12);
+        let beta = vec![0.5; 25];
+        add_layer_norm(&mut rows, &bias, &original, &weight, &beta, 1e-12);
         for (row, x) in rows.chunks(25).zip(original.chunks(25)) {
-            let mean = x.iter().map(|v| 2.0 * f64::from(*v)).sum::<f64>() / 25.0;
-            let var = x.iter().map(|v| (2.0 * f64::from(*v) - mean).powi(2)).sum::<f64>() / 25.0;
-            for (y, v) in row.iter().zip(x) {
-                let expected = (2.0 * f64::from(*v) - mean) / var.sqrt() * 2.0 + 0.5;
+            let v: Vec<f64> = x
+                .iter()
+                .zip(&bias)
+                .map(|(v, b)| 2.0 * f64::from(*v) + f64::from(*b))
+                .collect();
+            let mean = v.iter().sum::<f64>() / 25.0;
+            let var = v.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 25.0;
+            for (y, v) in row.iter().zip(&v) {
+                let expected = (v - mean) / var.sqrt() * 2.0 + 0.5;
                 assert!((f64::from(*y) - expected).abs() < 1e-5);
             }
         }

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::encoder::{BertEncoder, Dense, Norm};
 use super::error::Result;
-use super::kernels::{add_layer_norm, gelu, softmax_rows};
+use super::kernels::{add_bias, add_layer_norm, bias_gelu, exp_rows};
 
 /// A row-major matrix view with explicit strides into a slice.
 #[derive(Clone, Copy)]
@@ -92,16 +92,15 @@ impl PackedDense {
         })
     }
 
-    /// `out = x · Wᵀ + b` for `rows` rows of `x`.
-    fn forward(&self, x: &[f32], rows: usize, out: &mut Vec<f32>, threads: usize) {
+    /// `out = x · Wᵀ` for `rows` rows of `x`, **without** the bias: the element-wise pass that
+    /// follows adds it (one pass over `out` fewer).
+    fn forward_unbiased<'o>(&self, x: &[f32], rows: usize, out: &'o mut Vec<f32>, threads: usize) -> &'o mut [f32] {
         let (inputs, outputs) = (self.weight_t.len() / self.bias.len(), self.bias.len());
-        out.clear();
-        for _ in 0..rows {
-            out.extend_from_slice(&self.bias);
-        }
+        let out = grow(out, rows * outputs);
         let lhs = View::new(x, rows, inputs, inputs, 1);
         let rhs = View::new(&self.weight_t, inputs, outputs, outputs, 1);
-        matmul(out, outputs, true, lhs, rhs, 1.0, threads);
+        matmul(out, outputs, false, lhs, rhs, 1.0, threads);
+        out
     }
 }
 
@@ -120,16 +119,17 @@ impl PackedNorm {
         })
     }
 
-    /// `rows = LayerNorm(rows + residual)`, rows in parallel.
-    fn apply(&self, rows: &mut [f32], residual: &[f32]) {
+    /// `rows = LayerNorm(rows + row_bias + residual)`, rows in parallel; `row_bias` and
+    /// `residual` may be empty.
+    fn apply(&self, rows: &mut [f32], row_bias: &[f32], residual: &[f32]) {
         let chunk = self.weight.len() * 64;
+        let norm = |r: &mut [f32], res: &[f32]| add_layer_norm(r, row_bias, res, &self.weight, &self.bias, self.eps);
         if residual.is_empty() {
-            rows.par_chunks_mut(chunk)
-                .for_each(|r| add_layer_norm(r, &[], &self.weight, &self.bias, self.eps));
+            rows.par_chunks_mut(chunk).for_each(|r| norm(r, &[]));
         } else {
             rows.par_chunks_mut(chunk)
                 .zip(residual.par_chunks(chunk))
-                .for_each(|(r, res)| add_layer_norm(r, res, &self.weight, &self.bias, self.eps));
+                .for_each(|(r, res)| norm(r, res));
         }
     }
 }
@@ -151,6 +151,8 @@ pub struct PackedEncoder {
     token_type_row: Vec<f32>,
     embedding_norm: PackedNorm,
     layers: Vec<PackedLayer>,
+    /// Idle work buffers, one set per concurrent call.
+    buffers: std::sync::Mutex<Vec<Buffers>>,
 }
 
 impl std::fmt::Debug for PackedEncoder {
@@ -162,13 +164,22 @@ impl std::fmt::Debug for PackedEncoder {
     }
 }
 
-/// Work buffers reused across layers.
+/// Work buffers, reused across layers and calls (they only grow).
 #[derive(Default)]
 struct Buffers {
+    hidden: Vec<f32>,
     qkv: Vec<f32>,
     context: Vec<f32>,
     attended: Vec<f32>,
     intermediate: Vec<f32>,
+}
+
+/// The first `len` values of `buffer`, grown (with zeros) if it is shorter.
+fn grow(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    &mut buffer[..len]
 }
 
 impl PackedEncoder {
@@ -195,6 +206,7 @@ impl PackedEncoder {
             token_type_row: encoder.token_type_row.to_vec1()?,
             embedding_norm: PackedNorm::from(&encoder.embedding_norm)?,
             layers,
+            buffers: Default::default(),
         })
     }
 
@@ -204,8 +216,9 @@ impl PackedEncoder {
         let d = self.hidden;
         let threads = rayon::current_num_threads();
         let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
-        let total: usize = lengths.iter().sum();
-        let mut x = Vec::with_capacity(total * d);
+        let mut buffers = self.take_buffers();
+        let mut x = std::mem::take(&mut buffers.hidden);
+        x.clear();
         for ids in inputs {
             assert!(
                 ids.len() * d <= self.positions.len(),
@@ -222,8 +235,7 @@ impl PackedEncoder {
                 );
             }
         }
-        self.embedding_norm.apply(&mut x, &[]);
-        let mut buffers = Buffers::default();
+        self.embedding_norm.apply(&mut x, &[], &[]);
         for layer in &self.layers {
             self.layer(layer, &mut x, &lengths, &mut buffers, threads);
         }
@@ -238,56 +250,82 @@ impl PackedEncoder {
             pooled.extend_from_slice(&mean);
             offset += n;
         }
+        buffers.hidden = x;
+        self.return_buffers(buffers);
         pooled
     }
 
+    fn take_buffers(&self) -> Buffers {
+        self.buffers
+            .lock()
+            .map(|mut idle| idle.pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    fn return_buffers(&self, buffers: Buffers) {
+        if let Ok(mut idle) = self.buffers.lock() {
+            idle.push(buffers);
+        }
+    }
+
+    /// One transformer layer on the packed hidden states `x` (`[tokens, d]`), in place.
     fn layer(&self, layer: &PackedLayer, x: &mut Vec<f32>, lengths: &[usize], b: &mut Buffers, threads: usize) {
         let d = self.hidden;
         let tokens = x.len() / d;
-        layer.qkv.forward(x, tokens, &mut b.qkv, threads);
-        b.context.clear();
-        b.context.resize(tokens * d, 0.0);
-        self.attention(&b.qkv, &mut b.context, lengths);
-        layer
+        let qkv = layer.qkv.forward_unbiased(x, tokens, &mut b.qkv, threads);
+        let context = grow(&mut b.context, tokens * d);
+        self.attention(qkv, &layer.qkv.bias, context, lengths);
+        let attended = layer
             .attention_out
-            .forward(&b.context, tokens, &mut b.attended, threads);
-        layer.attention_norm.apply(&mut b.attended, x);
-        layer
+            .forward_unbiased(context, tokens, &mut b.attended, threads);
+        layer.attention_norm.apply(attended, &layer.attention_out.bias, x);
+        let inner = layer.intermediate.bias.len();
+        let intermediate = layer
             .intermediate
-            .forward(&b.attended, tokens, &mut b.intermediate, threads);
-        let chunk = layer.intermediate.bias.len() * 32;
-        b.intermediate.par_chunks_mut(chunk).for_each(gelu);
-        layer.output.forward(&b.intermediate, tokens, x, threads);
-        layer.output_norm.apply(x, &b.attended);
+            .forward_unbiased(attended, tokens, &mut b.intermediate, threads);
+        intermediate
+            .par_chunks_mut(inner * 32)
+            .for_each(|rows| bias_gelu(rows, &layer.intermediate.bias));
+        let out = layer.output.forward_unbiased(intermediate, tokens, x, threads);
+        layer.output_norm.apply(out, &layer.output.bias, attended);
     }
 
-    /// Scaled dot-product attention of each sequence with itself, all heads; sequences run in
-    /// parallel, each writing its own rows of `context`.
-    fn attention(&self, qkv: &[f32], context: &mut [f32], lengths: &[usize]) {
+    /// Scaled dot-product attention of each sequence with itself, all heads, after adding the
+    /// Q, K, V biases; sequences run in parallel, each on its own rows of `qkv` and `context`.
+    fn attention(&self, qkv: &mut [f32], qkv_bias: &[f32], context: &mut [f32], lengths: &[usize]) {
         let d = self.hidden;
         let head_dim = d / self.heads;
         let scale = 1.0 / (head_dim as f32).sqrt();
         let mut jobs = Vec::with_capacity(lengths.len());
-        let mut rest = context;
-        let mut offset = 0;
+        let (mut qkv_rest, mut context_rest) = (qkv, context);
         for &n in lengths {
-            let (mine, after) = rest.split_at_mut(n * d);
-            jobs.push((offset, n, mine));
-            rest = after;
-            offset += n;
+            let (qkv_mine, qkv_after) = qkv_rest.split_at_mut(n * 3 * d);
+            let (context_mine, context_after) = context_rest.split_at_mut(n * d);
+            jobs.push((n, qkv_mine, context_mine));
+            (qkv_rest, context_rest) = (qkv_after, context_after);
         }
-        jobs.into_par_iter().for_each(|(offset, n, out)| {
+        jobs.into_par_iter().for_each(|(n, qkv, out)| {
+            add_bias(qkv, qkv_bias);
+            let qkv = &*qkv;
             let mut scores = vec![0f32; n * n];
-            let base = &qkv[offset * 3 * d..(offset + n) * 3 * d];
+            let mut inverse_sums = Vec::with_capacity(n);
             for h in 0..self.heads {
-                let q = View::new(&base[h * head_dim..], n, head_dim, 3 * d, 1);
+                let q = View::new(&qkv[h * head_dim..], n, head_dim, 3 * d, 1);
                 // Kᵀ: element (i, j) is K[j][i]
-                let k_t = View::new(&base[d + h * head_dim..], head_dim, n, 1, 3 * d);
+                let k_t = View::new(&qkv[d + h * head_dim..], head_dim, n, 1, 3 * d);
                 matmul(&mut scores, n, false, q, k_t, scale, 1);
-                softmax_rows(&mut scores, n);
+                inverse_sums.clear();
+                exp_rows(&mut scores, n, &mut inverse_sums);
                 let p = View::new(&scores, n, n, n, 1);
-                let v = View::new(&base[2 * d + h * head_dim..], n, head_dim, 3 * d, 1);
-                matmul(&mut out[h * head_dim..], d, false, p, v, 1.0, 1);
+                let v = View::new(&qkv[2 * d + h * head_dim..], n, head_dim, 3 * d, 1);
+                let head_out = &mut out[h * head_dim..];
+                matmul(head_out, d, false, p, v, 1.0, 1);
+                // the softmax's normalisation, on n × head_dim values instead of n × n
+                for (row, inv) in head_out.chunks_mut(d).zip(&inverse_sums) {
+                    row[..head_dim].iter_mut().for_each(|v| *v *= inv);
+                }
             }
         });
     }
