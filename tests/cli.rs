@@ -250,25 +250,20 @@ fn embed_writes_one_vector_per_record_in_file_order() {
         err.contains("invalid residue '-' at position 3 of sequence 'MK-T'"),
         "{err}"
     );
-    let err = fails(&[
-        "embed",
-        "-i",
-        "sample_data/sample.fasta",
-        "-o",
-        &out_name,
-        "--device",
-        "cuda:0",
-    ]);
+    let embed_sample = |option: &str, value: &str| {
+        fails(&[
+            "embed",
+            "-i",
+            "sample_data/sample.fasta",
+            "-o",
+            &out_name,
+            option,
+            value,
+        ])
+    };
+    let err = embed_sample("--device", "cuda:0");
     assert!(err.contains("--features cuda") || cfg!(feature = "cuda"), "{err}");
-    let err = fails(&[
-        "embed",
-        "-i",
-        "sample_data/sample.fasta",
-        "-o",
-        &out_name,
-        "--model",
-        "no/such/dir",
-    ]);
+    let err = embed_sample("--model", "no/such/dir");
     assert!(
         err.contains("no/such/dir/config.json not found") && err.contains("r2dl fetch-model"),
         "{err}"

@@ -32,6 +32,12 @@ async fn rows(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// The error a query fails with when it runs.
+async fn query_error(ctx: &SessionContext, sql: &str) -> String {
+    let plan = ctx.sql(sql).await.unwrap_or_else(|e| panic!("{sql} plans: {e}"));
+    plan.collect().await.expect_err("the query fails").to_string()
+}
+
 /// `(id, vector or None)` from batches of `id, v`.
 fn vectors(batches: &[RecordBatch]) -> Vec<(String, Option<Vec<f32>>)> {
     let mut out = Vec::new();
@@ -125,14 +131,7 @@ async fn invalid_residues_fail_or_follow_the_session_option() {
     write_tiny_bert(dir.path(), "", 5).expect("tiny model");
     let ctx = session(dir.path(), 1);
     let query = "SELECT id, embed(s) FROM (VALUES ('ok', 'MKT'), ('gap', 'MK-T'), ('x', 'MKXT')) AS t(id, s)";
-    let error = ctx
-        .sql(query)
-        .await
-        .expect("plans")
-        .collect()
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = query_error(&ctx, query).await;
     assert!(
         error.contains("invalid residue '-' at position 3 of sequence 'MK-T'"),
         "{error}"
@@ -150,14 +149,7 @@ async fn invalid_residues_fail_or_follow_the_session_option() {
     assert_eq!(got[1].1, got[2].1, "'-' reads as X");
 
     rows(&ctx, "SET r2dl.invalid_residue = 'skip'").await;
-    let error = ctx
-        .sql(query)
-        .await
-        .expect("plans")
-        .collect()
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = query_error(&ctx, query).await;
     assert!(error.contains("'error', 'null' or 'unknown'"), "{error}");
 }
 

@@ -67,7 +67,10 @@ pub fn fetch_default_model(dest: &Path) -> Result<()> {
         move |source| ModelError::Io { path, source }
     };
     fs::create_dir_all(parent).map_err(io_error(parent))?;
-    let staging = parent.join(format!(".fetch-{}", std::process::id()));
+    // a folder of this call's own: processes and threads may fetch at the same time
+    static FETCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = parent.join(format!(".fetch-{}-{call}", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging).map_err(io_error(&staging))?;
     let result = download_and_unpack(&staging).and_then(|model| {
