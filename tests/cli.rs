@@ -269,3 +269,40 @@ fn embed_writes_one_vector_per_record_in_file_order() {
         "{err}"
     );
 }
+
+#[test]
+fn fetch_model_downloads_and_verifies_and_a_damaged_model_says_how_to_fix_it() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_r2dl"))
+            .args(args)
+            .current_dir(root())
+            .env("R2DL_HOME", home.path())
+            .env_remove("R2DL_MODEL")
+            .stdin(Stdio::null())
+            .output()
+            .expect("r2dl runs")
+    };
+    let fetched = run(&["fetch-model"]);
+    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    let dir = PathBuf::from(String::from_utf8_lossy(&fetched.stdout).trim());
+    assert_eq!(dir, home.path().join("models/all-MiniLM-L6-v2"));
+    assert!(dir.join("model.safetensors").is_file() && dir.join("tokenizer.json").is_file());
+    // no staging folders are left behind
+    let entries = std::fs::read_dir(home.path().join("models")).expect("models").count();
+    assert_eq!(entries, 1);
+
+    // a damaged weights file fails the checksum, and the error says what to do
+    let weights = dir.join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).expect("weights");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&weights, bytes).expect("write");
+    let out = run(&["sql", "SELECT embed('MKT') IS NULL AS missing"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a damaged model must not load");
+    assert!(
+        err.contains("expected 53aa5117") && err.contains("r2dl fetch-model"),
+        "{err}"
+    );
+}
