@@ -26,7 +26,7 @@ pub use home::{
     DEFAULT_MODEL_NAME, DEFAULT_MODEL_PACKAGE, DEFAULT_MODEL_SHA256, default_model_dir, fetch_default_model, r2dl_home,
     resolve_model_dir, sha256_file, verify_sha256,
 };
-pub use reprogrammed::{BatchSettings, Embeddings, Engine, ReprogrammedModel, forward_with_table};
+pub use reprogrammed::{BatchSettings, Embeddings, Engine, ReprogrammedModel};
 pub use runtime::{ModelSpec, model_loads, parse_device, run_on_compute_pool, shared_model};
 pub use theta::{SparseRow, Theta};
 pub use vocab::{EnglishTokens, InvalidResidue, NUM_RESIDUES, RESIDUES, tokenize_residues};

@@ -255,7 +255,7 @@ impl ReprogrammedModel {
             }
         }
         for (row, &weight) in weights.iter().enumerate() {
-            if weight != 1.0 && weight > 0.0 {
+            if weight > 0.0 {
                 values[row * dim..(row + 1) * dim].iter_mut().for_each(|v| *v /= weight);
             }
         }
@@ -268,16 +268,7 @@ impl ReprogrammedModel {
     fn encode_flat(&self, inputs: &[&[u8]]) -> Result<Vec<f32>> {
         match (&self.packed, self.engine) {
             (Some((encoder, table)), Engine::Packed) => {
-                let ids: Vec<Vec<u32>> = inputs
-                    .iter()
-                    .map(|tokens| {
-                        let mut ids = Vec::with_capacity(tokens.len() + 2);
-                        ids.push(CLS_ROW);
-                        ids.extend(tokens.iter().map(|&t| u32::from(t)));
-                        ids.push(SEP_ROW);
-                        ids
-                    })
-                    .collect();
+                let ids: Vec<Vec<u32>> = inputs.iter().map(|tokens| input_ids(tokens).collect()).collect();
                 Ok(encoder.encode_pooled(table, &ids))
             }
             _ => Ok(self.encode(inputs)?.flatten_all()?.to_vec1()?),
@@ -298,9 +289,7 @@ impl ReprogrammedModel {
         let mut ids = Vec::with_capacity(inputs.len() * width);
         let mut mask = Vec::with_capacity(inputs.len() * width);
         for tokens in inputs {
-            ids.push(CLS_ROW);
-            ids.extend(tokens.iter().map(|&t| u32::from(t)));
-            ids.push(SEP_ROW);
+            ids.extend(input_ids(tokens));
             mask.extend(std::iter::repeat_n(1f32, tokens.len() + 2));
             ids.extend(std::iter::repeat_n(PAD_ROW, width - tokens.len() - 2));
             mask.extend(std::iter::repeat_n(0f32, width - tokens.len() - 2));
@@ -315,8 +304,20 @@ impl ReprogrammedModel {
 
     /// The last hidden state for input-table ids, with this model's Θ.
     pub fn forward_ids(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        forward_with_table(&self.encoder, &self.input_table, ids, mask)
+        let (batch, tokens) = ids.dims2()?;
+        let embeddings = self
+            .input_table
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((batch, tokens, self.dim()))?;
+        self.encoder.forward(&embeddings, mask)
     }
+}
+
+/// Input-table rows of one input: `[CLS]`, the residue tokens, `[SEP]`.
+fn input_ids(tokens: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    std::iter::once(CLS_ROW)
+        .chain(tokens.iter().map(|&t| u32::from(t)))
+        .chain(std::iter::once(SEP_ROW))
 }
 
 /// The first `max` characters of `text`, with `…` when it is longer.
@@ -325,16 +326,6 @@ fn abbreviate(text: &str, max: usize) -> String {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_string(),
     }
-}
-
-/// The encoder's last hidden state for `ids` into `table` (rows: V_T, [CLS], [SEP], [PAD]).
-pub fn forward_with_table(encoder: &BertEncoder, table: &Tensor, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
-    let (batch, tokens) = ids.dims2()?;
-    let embeddings =
-        table
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((batch, tokens, encoder.config().hidden_size))?;
-    encoder.forward(&embeddings, mask)
 }
 
 /// The input table for `theta`: `Θ · V_S`, then the [CLS], [SEP], [PAD] rows of V_S.

@@ -1,7 +1,7 @@
 //! Θ, the reprogrammer: a sparse |V_T| × |V_S| map from protein tokens to English tokens. Each
 //! protein token's input embedding is its row of `V_T = Θ · V_S`.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::Tensor;
 
 use super::error::{ModelError, Result};
 use super::vocab::{EnglishTokens, NUM_RESIDUES};
@@ -87,16 +87,5 @@ impl Theta {
             rows.push(values.unsqueeze(0)?.matmul(&embeddings)?.squeeze(0)?);
         }
         Ok(Tensor::stack(&rows, 0)?)
-    }
-
-    /// Θ as a dense |V_T| × |V_S| matrix (for training and tests).
-    pub fn to_dense(&self, english_vocab_size: usize, device: &Device) -> Result<Tensor> {
-        let mut dense = vec![0f32; self.rows.len() * english_vocab_size];
-        for (r, row) in self.rows.iter().enumerate() {
-            for (&i, &v) in row.indices.iter().zip(&row.values) {
-                dense[r * english_vocab_size + i as usize] += v;
-            }
-        }
-        Ok(Tensor::from_vec(dense, (self.rows.len(), english_vocab_size), device)?.to_dtype(DType::F32)?)
     }
 }

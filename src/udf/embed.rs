@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{FixedSizeListArray, Float32Array};
+use datafusion::arrow::array::{ArrayRef, FixedSizeListArray, Float32Array};
 use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
 
-use super::{SEQUENCE_TYPES, array_ref, invalid_residue_policy, model_error, sequences};
+use super::{SEQUENCE_TYPES, invalid_residue_policy, model_error, sequences};
 use crate::model::{BertConfig, Embeddings, ModelSpec, run_on_compute_pool, shared_model};
 
 /// `embed(sequence)` → `FixedSizeList<Float32, d>`; NULL in, NULL out.
@@ -35,20 +35,25 @@ impl EmbedFunction {
     }
 }
 
+/// The item field of an embedding: `Float32 NOT NULL`.
+fn embedding_item() -> FieldRef {
+    Arc::new(Field::new_list_field(DataType::Float32, false))
+}
+
 /// `FixedSizeList<Float32 NOT NULL, dim>`, the type of a column of embeddings.
 pub fn embedding_type(dim: usize) -> DataType {
-    DataType::FixedSizeList(Arc::new(Field::new_list_field(DataType::Float32, false)), dim as i32)
+    DataType::FixedSizeList(embedding_item(), dim as i32)
 }
 
 /// A column of embeddings, NULL where a row has none.
 pub fn embedding_array(embeddings: Embeddings) -> Result<FixedSizeListArray> {
     let Embeddings { dim, values, valid } = embeddings;
     let nulls = valid.iter().any(|v| !v).then(|| NullBuffer::from(valid));
-    let item = Arc::new(Field::new_list_field(DataType::Float32, false));
+    let values = Arc::new(Float32Array::from(values));
     Ok(FixedSizeListArray::try_new(
-        item,
+        embedding_item(),
         dim as i32,
-        array_ref(Float32Array::from(values)),
+        values,
         nulls,
     )?)
 }
@@ -76,7 +81,7 @@ impl ScalarUDFImpl for EmbedFunction {
         let sequences = sequences(&array)?;
         let model = shared_model(&self.spec).map_err(model_error)?;
         let embeddings = run_on_compute_pool(|| model.embed(sequences.iter().copied(), policy)).map_err(model_error)?;
-        let result = array_ref(embedding_array(embeddings)?);
+        let result: ArrayRef = Arc::new(embedding_array(embeddings)?);
         if scalar {
             Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?))
         } else {

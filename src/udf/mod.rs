@@ -6,9 +6,7 @@ mod options;
 pub use embed::EmbedFunction;
 pub use options::{R2dlOptions, invalid_residue_policy};
 
-use std::sync::Arc;
-
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, Result, exec_err};
 use datafusion::logical_expr::ScalarUDF;
@@ -54,9 +52,4 @@ pub(crate) fn sequences(array: &ArrayRef) -> Result<Vec<Option<&str>>> {
 /// A model error as DataFusion carries it.
 pub(crate) fn model_error(error: ModelError) -> DataFusionError {
     DataFusionError::External(Box::new(error))
-}
-
-/// `Arc` helper for arrays.
-pub(crate) fn array_ref(array: impl Array + 'static) -> ArrayRef {
-    Arc::new(array)
 }
