@@ -18,6 +18,8 @@
 pub mod datasource;
 pub mod fasta;
 pub mod model;
+pub mod predictor;
+pub mod train;
 pub mod udf;
 
 use std::sync::Arc;
@@ -34,8 +36,9 @@ use datasource::{FASTA_EXTENSIONS, FastaFormatFactory, FastaScanFunction, FastaU
 
 /// Adds everything r2dl provides to a DataFusion session: the FASTA file format (`STORED AS
 /// FASTA`, `COPY … STORED AS FASTA`, extensions `.fasta .fa .faa .fas .fna`), the table
-/// function `fasta_scan('path')`, and the model functions (`embed`) run by the default model,
-/// which loads on first use ([`udf::register_model_functions`] chooses another).
+/// function `fasta_scan('path')`, and the model functions (`embed`, and `predict_<name>` for the
+/// predictors of `$R2DL_UDFS` and the shipped `udfs/`) run by the default model, which loads on
+/// first use ([`udf::register_model_functions`] chooses another).
 ///
 /// File names as tables (`FROM 'x.fasta'`) need a catalog that resolves them: use
 /// [`session_context`], or [`enable_file_tables`] on a context of your own.
@@ -52,7 +55,9 @@ pub fn register(ctx: &SessionContext) -> Result<()> {
         }
     }
     ctx.register_udtf("fasta_scan", Arc::new(FastaScanFunction));
-    udf::register_model_functions(ctx, model::ModelSpec::default());
+    let catalog = predictor::Catalog::discover(&predictor::catalog_dirs(&[]))
+        .map_err(|e| datafusion::common::DataFusionError::External(Box::new(e)))?;
+    udf::register_model_functions(ctx, model::ModelSpec::default(), &catalog);
     Ok(())
 }
 

@@ -306,3 +306,151 @@ fn fetch_model_downloads_and_verifies_and_a_damaged_model_says_how_to_fix_it() {
         "{err}"
     );
 }
+
+/// The path of `p` as a `&str` argument.
+fn arg(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+#[test]
+fn a_predictor_trained_on_real_data_becomes_a_sql_function() {
+    let data = shared_data().join("toxicity");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let udfs = dir.path().join("udfs");
+    let out = udfs.join("tiny_tox");
+    // a few steps on 48 real peptides (FASTA with label= in the descriptions), the real model
+    let stderr = String::from_utf8(
+        r2dl(&[
+            "train",
+            "--name",
+            "tiny_tox",
+            "--train",
+            arg(&data.join("train.fasta")),
+            "--test",
+            arg(&data.join("test.csv")),
+            "--limit",
+            "48",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--out",
+            arg(&out),
+        ])
+        .stderr,
+    )
+    .expect("UTF-8");
+    assert!(
+        stderr.contains("trained predict_tiny_tox (binary, 43 training rows"),
+        "{stderr}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).expect("manifest")).expect("JSON");
+    assert_eq!(manifest["positive_label"], "toxic");
+    assert_eq!(manifest["training_data"]["rows"], 4285);
+    assert_eq!(manifest["metrics"]["test"]["n"], 1071.0);
+    assert!(!out.join("checkpoint.json").exists());
+
+    // registered from --udfs, called from SQL: a probability per row, NULL for NULL
+    let csv = ok(&[
+        "sql",
+        "--udfs",
+        arg(&udfs),
+        "SELECT count(*), count(p), min(p) >= 0 AND max(p) <= 1, arrow_typeof(min(p)) \
+         FROM (SELECT predict_tiny_tox(sequence) AS p FROM 'sample_data/sample.fasta' \
+               UNION ALL SELECT predict_tiny_tox(NULL))",
+    ]);
+    let rows = ok(&["sql", "SELECT count(*) FROM 'sample_data/sample.fasta'"]);
+    let n: usize = rows.lines().nth(1).expect("count").trim().parse().expect("number");
+    assert_eq!(
+        csv.lines().nth(1),
+        Some(format!("{},{n},true,Float32", n + 1).as_str()),
+        "{csv}"
+    );
+
+    // eval agrees with the manifest's test metrics
+    let json = ok(&[
+        "eval",
+        "--predictor",
+        arg(&out),
+        "--data",
+        arg(&data.join("test.csv")),
+        "--format",
+        "json",
+    ]);
+    let eval: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(eval["metrics"]["n"], 1071.0);
+    let auroc = eval["metrics"]["auroc"].as_f64().expect("auroc");
+    assert!((auroc - manifest["metrics"]["test"]["auroc"].as_f64().expect("auroc")).abs() < 1e-6);
+
+    // info lists it; annotate writes it with a label column
+    let info = ok(&["info", "--udfs", arg(&udfs)]);
+    assert!(info.contains("predict_tiny_tox(sequence)  Float32  P(toxic)"), "{info}");
+    let parquet = dir.path().join("annotated.parquet");
+    ok(&[
+        "annotate",
+        "-i",
+        "sample_data/sample.fasta",
+        "-o",
+        arg(&parquet),
+        "--predict",
+        "tiny_tox",
+        "-t",
+        "0.5",
+        "--udfs",
+        arg(&udfs),
+    ]);
+    let labels = ok(&[
+        "sql",
+        &format!(
+            "SELECT count(*), count(DISTINCT id), bool_and(tiny_tox_label IN ('toxic', 'nontoxic')) FROM '{}'",
+            arg(&parquet)
+        ),
+    ]);
+    assert_eq!(
+        labels.lines().nth(1),
+        Some(format!("{n},{n},true").as_str()),
+        "{labels}"
+    );
+
+    // a predictor for another base model is refused with the reason
+    let mut wrong: serde_json::Value = manifest.clone();
+    wrong["base_model"]["weights_sha256"] = "0".repeat(64).into();
+    std::fs::write(out.join("manifest.json"), wrong.to_string()).expect("write");
+    let error = fails(&["sql", "--udfs", arg(&udfs), "SELECT predict_tiny_tox('MKT')"]);
+    assert!(
+        error.contains("trained on base model") && error.contains("retrain"),
+        "{error}"
+    );
+}
+
+#[test]
+fn training_errors_name_the_record() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fasta = dir.path().join("bad.fasta");
+    std::fs::write(&fasta, ">a label=x\nMKT\n>b label=y\nMKV\n>c no label\nMKL\n").expect("write");
+    let error = fails(&[
+        "train",
+        "--name",
+        "bad",
+        "--train",
+        arg(&fasta),
+        "--out",
+        arg(&dir.path().join("o")),
+    ]);
+    assert!(error.contains("record 3 (id c)") && error.contains("label="), "{error}");
+    let csv = dir.path().join("bad.csv");
+    std::fs::write(&csv, "sequence,label\nMKT,a\nMK9T,b\n").expect("write");
+    let error = fails(&[
+        "train",
+        "--name",
+        "bad",
+        "--train",
+        arg(&csv),
+        "--out",
+        arg(&dir.path().join("o")),
+    ]);
+    assert!(error.contains("record 2") && error.contains("'9'"), "{error}");
+    let error = fails(&["train", "--name", "Bad-Name", "--train", arg(&csv)]);
+    assert!(error.contains("predict_<name>"), "{error}");
+}

@@ -19,6 +19,7 @@ fn session(dir: &std::path::Path, partitions: usize) -> SessionContext {
             dir: Some(dir.to_path_buf()),
             device: None,
         },
+        &Default::default(),
     );
     ctx
 }

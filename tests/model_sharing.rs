@@ -22,7 +22,7 @@ async fn concurrent_queries_in_two_sessions_share_one_model_load() {
                 .with_batch_size(16),
         )
         .expect("session");
-        r2dl::udf::register_model_functions(&ctx, spec.clone());
+        r2dl::udf::register_model_functions(&ctx, spec.clone(), &Default::default());
         for _ in 0..2 {
             let ctx = ctx.clone();
             queries.push(tokio::spawn(async move {

@@ -24,6 +24,12 @@ pub enum CliError {
     /// Finding, fetching or loading the model.
     #[error(transparent)]
     Model(#[from] r2dl::model::ModelError),
+    /// Reading labelled data or training.
+    #[error(transparent)]
+    Train(#[from] r2dl::train::TrainError),
+    /// Reading or checking a predictor.
+    #[error(transparent)]
+    Predictor(#[from] r2dl::predictor::PredictorError),
     /// Writing results to standard output.
     #[error("cannot write output: {0}")]
     Output(#[source] io::Error),

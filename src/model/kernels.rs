@@ -68,7 +68,7 @@ fn max(xs: &[f32]) -> f32 {
 
 /// `e^x` for `x` in [-87, 88] within ~2 ulp (Cephes' polynomial), branch-free.
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(super) fn exp(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
     let x = x.clamp(-87.0, 88.0);
     let shifted = x * std::f32::consts::LOG2_E + MAGIC;
@@ -84,7 +84,7 @@ fn exp(x: f32) -> f32 {
 
 /// `erf(x)` as a rational polynomial on [-4, 4] (±1 outside), max error ≈ 4e-7, branch-free.
 #[inline(always)]
-fn erf(x: f32) -> f32 {
+pub(super) fn erf(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
     let p = ((((((-2.726_142_3e-10 * x2 + 2.770_681_4e-8) * x2 - 2.101_024e-6) * x2 - 5.692_506_4e-5) * x2

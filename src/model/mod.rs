@@ -6,8 +6,10 @@
 
 mod batch;
 mod config;
+mod dictionary;
 mod encoder;
 mod error;
+mod gradient;
 mod home;
 mod kernels;
 mod packed;
@@ -20,12 +22,15 @@ mod vocab;
 
 pub use batch::{Window, plan_batches, windows};
 pub use config::BertConfig;
+pub use dictionary::Dictionary;
 pub use encoder::{BertEncoder, mean_pool};
 pub use error::{FETCH_HINT, ModelError, Result};
+pub use gradient::Tape;
 pub use home::{
     DEFAULT_MODEL_NAME, DEFAULT_MODEL_PACKAGE, DEFAULT_MODEL_SHA256, default_model_dir, fetch_default_model, r2dl_home,
     resolve_model_dir, sha256_file, verify_sha256,
 };
+pub use packed::PackedEncoder;
 pub use reprogrammed::{BatchSettings, Embeddings, Engine, ReprogrammedModel};
 pub use runtime::{ModelSpec, model_loads, parse_device, run_on_compute_pool, shared_model};
 pub use theta::{SparseRow, Theta};

@@ -12,7 +12,7 @@ use super::kernels::{add_bias, add_layer_norm, bias_gelu, exp_rows};
 
 /// A row-major matrix view with explicit strides into a slice.
 #[derive(Clone, Copy)]
-struct View<'a> {
+pub(super) struct View<'a> {
     data: &'a [f32],
     rows: usize,
     cols: usize,
@@ -21,7 +21,7 @@ struct View<'a> {
 }
 
 impl<'a> View<'a> {
-    fn new(data: &'a [f32], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Self {
+    pub(super) fn new(data: &'a [f32], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Self {
         let last = if rows == 0 || cols == 0 {
             0
         } else {
@@ -39,7 +39,15 @@ impl<'a> View<'a> {
 }
 
 /// `dst (rows × cols, row stride dst_stride) = [dst +] scale · lhs · rhs`.
-fn matmul(dst: &mut [f32], dst_stride: usize, accumulate: bool, lhs: View, rhs: View, scale: f32, threads: usize) {
+pub(super) fn matmul(
+    dst: &mut [f32],
+    dst_stride: usize,
+    accumulate: bool,
+    lhs: View,
+    rhs: View,
+    scale: f32,
+    threads: usize,
+) {
     let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
     assert_eq!(rhs.rows, k, "inner dimensions");
     if m == 0 || n == 0 {
@@ -78,10 +86,10 @@ fn matmul(dst: &mut [f32], dst_stride: usize, accumulate: bool, lhs: View, rhs: 
     }
 }
 
-struct PackedDense {
+pub(super) struct PackedDense {
     /// `Wᵀ`, `[in, out]` row-major.
-    weight_t: Vec<f32>,
-    bias: Vec<f32>,
+    pub(super) weight_t: Vec<f32>,
+    pub(super) bias: Vec<f32>,
 }
 
 impl PackedDense {
@@ -94,7 +102,13 @@ impl PackedDense {
 
     /// `out = x · Wᵀ` for `rows` rows of `x`, **without** the bias: the element-wise pass that
     /// follows adds it (one pass over `out` fewer).
-    fn forward_unbiased<'o>(&self, x: &[f32], rows: usize, out: &'o mut Vec<f32>, threads: usize) -> &'o mut [f32] {
+    pub(super) fn forward_unbiased<'o>(
+        &self,
+        x: &[f32],
+        rows: usize,
+        out: &'o mut Vec<f32>,
+        threads: usize,
+    ) -> &'o mut [f32] {
         let (inputs, outputs) = (self.weight_t.len() / self.bias.len(), self.bias.len());
         let out = grow(out, rows * outputs);
         let lhs = View::new(x, rows, inputs, inputs, 1);
@@ -104,10 +118,10 @@ impl PackedDense {
     }
 }
 
-struct PackedNorm {
-    weight: Vec<f32>,
-    bias: Vec<f32>,
-    eps: f32,
+pub(super) struct PackedNorm {
+    pub(super) weight: Vec<f32>,
+    pub(super) bias: Vec<f32>,
+    pub(super) eps: f32,
 }
 
 impl PackedNorm {
@@ -121,7 +135,7 @@ impl PackedNorm {
 
     /// `rows = LayerNorm(rows + row_bias + residual)`, rows in parallel; `row_bias` and
     /// `residual` may be empty.
-    fn apply(&self, rows: &mut [f32], row_bias: &[f32], residual: &[f32]) {
+    pub(super) fn apply(&self, rows: &mut [f32], row_bias: &[f32], residual: &[f32]) {
         let chunk = self.weight.len() * 64;
         let norm = |r: &mut [f32], res: &[f32]| add_layer_norm(r, row_bias, res, &self.weight, &self.bias, self.eps);
         if residual.is_empty() {
@@ -134,23 +148,23 @@ impl PackedNorm {
     }
 }
 
-struct PackedLayer {
-    qkv: PackedDense,
-    attention_out: PackedDense,
-    attention_norm: PackedNorm,
-    intermediate: PackedDense,
-    output: PackedDense,
-    output_norm: PackedNorm,
+pub(super) struct PackedLayer {
+    pub(super) qkv: PackedDense,
+    pub(super) attention_out: PackedDense,
+    pub(super) attention_norm: PackedNorm,
+    pub(super) intermediate: PackedDense,
+    pub(super) output: PackedDense,
+    pub(super) output_norm: PackedNorm,
 }
 
 /// The frozen encoder's weights as plain `f32` buffers for the packed CPU path.
 pub struct PackedEncoder {
-    hidden: usize,
-    heads: usize,
-    positions: Vec<f32>,
-    token_type_row: Vec<f32>,
-    embedding_norm: PackedNorm,
-    layers: Vec<PackedLayer>,
+    pub(super) hidden: usize,
+    pub(super) heads: usize,
+    pub(super) positions: Vec<f32>,
+    pub(super) token_type_row: Vec<f32>,
+    pub(super) embedding_norm: PackedNorm,
+    pub(super) layers: Vec<PackedLayer>,
     /// Idle work buffers, one set per concurrent call.
     buffers: std::sync::Mutex<Vec<Buffers>>,
 }
@@ -174,8 +188,22 @@ struct Buffers {
     intermediate: Vec<f32>,
 }
 
+/// The mean of each sequence's rows of the packed `[tokens, d]` matrix `x`, `lengths.len() × d`.
+pub(super) fn mean_pool_packed(x: &[f32], lengths: &[usize], d: usize) -> Vec<f32> {
+    let mut pooled = vec![0f32; lengths.len() * d];
+    let mut offset = 0;
+    for (&n, mean) in lengths.iter().zip(pooled.chunks_exact_mut(d)) {
+        for row in x[offset * d..(offset + n) * d].chunks_exact(d) {
+            mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+        }
+        mean.iter_mut().for_each(|m| *m /= n.max(1) as f32);
+        offset += n;
+    }
+    pooled
+}
+
 /// The first `len` values of `buffer`, grown (with zeros) if it is shorter.
-fn grow(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+pub(super) fn grow(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if buffer.len() < len {
         buffer.resize(len, 0.0);
     }
@@ -218,6 +246,21 @@ impl PackedEncoder {
         let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
         let mut buffers = self.take_buffers();
         let mut x = std::mem::take(&mut buffers.hidden);
+        self.input_embeddings(table, inputs, &mut x);
+        self.embedding_norm.apply(&mut x, &[], &[]);
+        for layer in &self.layers {
+            self.layer(layer, &mut x, &lengths, &mut buffers, threads);
+        }
+        let pooled = mean_pool_packed(&x, &lengths, d);
+        buffers.hidden = x;
+        self.return_buffers(buffers);
+        pooled
+    }
+
+    /// `x` = the packed input embeddings (table row + position + token type) of `inputs`, before
+    /// the embedding LayerNorm.
+    pub(super) fn input_embeddings(&self, table: &[f32], inputs: &[Vec<u32>], x: &mut Vec<f32>) {
+        let d = self.hidden;
         x.clear();
         for ids in inputs {
             assert!(
@@ -235,24 +278,6 @@ impl PackedEncoder {
                 );
             }
         }
-        self.embedding_norm.apply(&mut x, &[], &[]);
-        for layer in &self.layers {
-            self.layer(layer, &mut x, &lengths, &mut buffers, threads);
-        }
-        let mut pooled = Vec::with_capacity(inputs.len() * d);
-        let mut offset = 0;
-        for &n in &lengths {
-            let mut mean = vec![0f32; d];
-            for row in x[offset * d..(offset + n) * d].chunks_exact(d) {
-                mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
-            }
-            mean.iter_mut().for_each(|m| *m /= n.max(1) as f32);
-            pooled.extend_from_slice(&mean);
-            offset += n;
-        }
-        buffers.hidden = x;
-        self.return_buffers(buffers);
-        pooled
     }
 
     fn take_buffers(&self) -> Buffers {
@@ -293,8 +318,8 @@ impl PackedEncoder {
     }
 
     /// Scaled dot-product attention of each sequence with itself, all heads, after adding the
-    /// Q, K, V biases; sequences run in parallel, each on its own rows of `qkv` and `context`.
-    fn attention(&self, qkv: &mut [f32], qkv_bias: &[f32], context: &mut [f32], lengths: &[usize]) {
+    /// Q, K, V biases (none if `qkv_bias` is empty); sequences run in parallel, each on its own rows of `qkv` and `context`.
+    pub(super) fn attention(&self, qkv: &mut [f32], qkv_bias: &[f32], context: &mut [f32], lengths: &[usize]) {
         let d = self.hidden;
         let head_dim = d / self.heads;
         let scale = 1.0 / (head_dim as f32).sqrt();
@@ -307,7 +332,9 @@ impl PackedEncoder {
             (qkv_rest, context_rest) = (qkv_after, context_after);
         }
         jobs.into_par_iter().for_each(|(n, qkv, out)| {
-            add_bias(qkv, qkv_bias);
+            if !qkv_bias.is_empty() {
+                add_bias(qkv, qkv_bias);
+            }
             let qkv = &*qkv;
             let mut scores = vec![0f32; n * n];
             let mut inverse_sums = Vec::with_capacity(n);

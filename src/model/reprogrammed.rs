@@ -173,6 +173,14 @@ impl ReprogrammedModel {
         &self.encoder
     }
 
+    /// The packed CPU encoder and this model's input table (`[rows, d]`: V_T, then [CLS], [SEP],
+    /// [PAD]), when the model runs on the CPU.
+    pub fn packed(&self) -> Option<(&PackedEncoder, &[f32])> {
+        self.packed
+            .as_ref()
+            .map(|(encoder, table)| (encoder.as_ref(), table.as_slice()))
+    }
+
     /// The base model's special and letter tokens.
     pub fn english_tokens(&self) -> &EnglishTokens {
         &self.english

@@ -1,29 +1,48 @@
-//! `embed(sequence)`: the reprogrammed model's mean-pooled vector, `FixedSizeList<Float32, d>`.
+//! `embed(sequence)`: the reprogrammed model's mean-pooled vector, `FixedSizeList<Float32, d>`;
+//! `embed(sequence, 'name')` with the Θ of predictor `name`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, FixedSizeListArray, Float32Array};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, exec_err};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+};
 
+use super::predict::loaded_predictor;
 use super::{SEQUENCE_TYPES, invalid_residue_policy, model_error, sequences};
 use crate::model::{BertConfig, Embeddings, ModelSpec, run_on_compute_pool, shared_model};
+use crate::predictor::Catalog;
 
-/// `embed(sequence)` → `FixedSizeList<Float32, d>`; NULL in, NULL out.
+/// `embed(sequence [, predictor])` → `FixedSizeList<Float32, d>`; NULL in, NULL out.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct EmbedFunction {
     spec: ModelSpec,
+    /// The catalog's predictors (name, folder), whose Θ the second argument may name.
+    predictors: Vec<(String, PathBuf)>,
     signature: Signature,
 }
 
 impl EmbedFunction {
-    /// `embed` run by the model `spec` names.
-    pub fn new(spec: ModelSpec) -> Self {
+    /// `embed` run by the model `spec` names, with the predictors of `catalog`.
+    pub fn new(spec: ModelSpec, catalog: &Catalog) -> Self {
+        let mut signatures = vec![TypeSignature::Uniform(1, SEQUENCE_TYPES.to_vec())];
+        for sequence in SEQUENCE_TYPES {
+            for name in SEQUENCE_TYPES {
+                signatures.push(TypeSignature::Exact(vec![sequence.clone(), name]));
+            }
+        }
         Self {
             spec,
-            signature: Signature::uniform(1, SEQUENCE_TYPES.to_vec(), Volatility::Immutable),
+            predictors: catalog
+                .entries()
+                .iter()
+                .map(|e| (e.manifest.name.clone(), e.dir.clone()))
+                .collect(),
+            signature: Signature::one_of(signatures, Volatility::Immutable),
         }
     }
 
@@ -73,14 +92,31 @@ impl ScalarUDFImpl for EmbedFunction {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let policy = invalid_residue_policy(&args.config_options)?;
-        let [input] = args.args.as_slice() else {
-            return exec_err!("embed takes one argument, the sequence");
+        let (input, predictor) = match args.args.as_slice() {
+            [input] => (input, None),
+            [input, ColumnarValue::Scalar(name)] => (input, Some(name)),
+            _ => return exec_err!("embed takes the sequence and optionally a predictor's name (a string literal)"),
         };
         let scalar = matches!(input, ColumnarValue::Scalar(_));
         let array = input.to_array(if scalar { 1 } else { args.number_rows })?;
-        let sequences = sequences(&array)?;
-        let model = shared_model(&self.spec).map_err(model_error)?;
-        let embeddings = run_on_compute_pool(|| model.embed(sequences.iter().copied(), policy)).map_err(model_error)?;
+        let embeddings = match predictor {
+            None => {
+                let sequences = sequences(&array)?;
+                let model = shared_model(&self.spec).map_err(model_error)?;
+                run_on_compute_pool(|| model.embed(sequences.iter().copied(), policy)).map_err(model_error)?
+            }
+            Some(name) => {
+                let Some(Some(name)) = name.try_as_str() else {
+                    return exec_err!("embed's second argument names a predictor; it cannot be NULL");
+                };
+                let Some((_, dir)) = self.predictors.iter().find(|(n, _)| n == name) else {
+                    let known: Vec<&str> = self.predictors.iter().map(|(n, _)| n.as_str()).collect();
+                    return exec_err!("no predictor '{name}'; the catalog has: {}", known.join(", "));
+                };
+                let (_, model) = loaded_predictor(dir, &self.spec)?;
+                Embeddings::clone(&*model.embed(&array, policy)?)
+            }
+        };
         let result: ArrayRef = Arc::new(embedding_array(embeddings)?);
         if scalar {
             Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?))

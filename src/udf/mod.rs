@@ -1,10 +1,15 @@
-//! SQL functions over the model: `embed(sequence)`.
+//! SQL functions over the model: `embed(sequence [, predictor])` and `predict_<name>(sequence)`
+//! for every predictor of the catalog.
 
 mod embed;
 mod options;
+mod predict;
+mod theta_pass;
 
 pub use embed::EmbedFunction;
 pub use options::{R2dlOptions, invalid_residue_policy};
+pub use predict::{PredictFunction, prediction_array, prediction_type};
+pub use theta_pass::{ThetaModel, theta_model};
 
 use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::datatypes::DataType;
@@ -13,10 +18,12 @@ use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 
 use crate::model::{ModelError, ModelSpec};
+use crate::predictor::Catalog;
 
-/// Registers the model functions, run by the model `spec` names (loaded on first use), and the
-/// `r2dl.*` session options.
-pub fn register_model_functions(ctx: &SessionContext, spec: ModelSpec) {
+/// Registers the model functions, run by the model `spec` names (loaded on first use): `embed`,
+/// and `predict_<name>` for each predictor of `catalog` (whose weights load on first use); and
+/// the `r2dl.*` session options.
+pub fn register_model_functions(ctx: &SessionContext, spec: ModelSpec, catalog: &Catalog) {
     {
         let state = ctx.state_ref();
         let mut state = state.write();
@@ -25,7 +32,10 @@ pub fn register_model_functions(ctx: &SessionContext, spec: ModelSpec) {
             extensions.insert(R2dlOptions::default());
         }
     }
-    ctx.register_udf(ScalarUDF::from(EmbedFunction::new(spec)));
+    for entry in catalog.entries() {
+        ctx.register_udf(ScalarUDF::from(PredictFunction::new(entry, spec.clone())));
+    }
+    ctx.register_udf(ScalarUDF::from(EmbedFunction::new(spec, catalog)));
 }
 
 /// Whether `name` is one of r2dl's model functions (`embed`, `predict_*`).

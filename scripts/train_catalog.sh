@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Trains the shipped predictors (udfs/) on ../shared/data and records test metrics in each
+# manifest. Usage: scripts/train_catalog.sh [R2DL_BINARY] [TASK...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+R2DL=${1:-target/release/r2dl}
+shift || true
+DATA=${DATA:-../shared/data}
+COMMON=(--lr 0.01 --head-lr 0.01 --k 16 --seed 1)
+train() { # name epochs extra...
+  local name=$1 epochs=$2; shift 2
+  local task=${TASK_DIR:-$name}
+  echo "== $name" >&2
+  /usr/bin/time -f "%e s wall, %M KB max RSS" "$R2DL" train --name "$name" \
+    --train "$DATA/$task/train.csv" --test "$DATA/$task/test.csv" --out "udfs/$name" \
+    --epochs "$epochs" "${COMMON[@]}" "$@"
+}
+tasks=("${@:-amp toxicity antibody_affinity solubility_esol solubility}")
+for t in ${tasks[@]}; do
+  case $t in
+    amp) train amp 6 ;;
+    toxicity) train toxicity 6 ;;
+    antibody_affinity) train antibody_affinity 3 ;;
+    # long proteins: train on random 128-residue windows (prediction still sees whole sequences)
+    solubility_esol) train solubility_esol 3 --max-length 128 ;;
+    solubility) train solubility 2 --max-length 128 ;;
+  esac
+done

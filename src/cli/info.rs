@@ -1,0 +1,71 @@
+//! `r2dl info`: the model and the SQL functions it serves, with each predictor's labels, training
+//! size and test metrics.
+
+use r2dl::model::BertConfig;
+use r2dl::predictor::{Catalog, Kind, catalog_dirs};
+
+use super::{CliError, InfoArgs};
+
+/// Runs `r2dl info`.
+pub async fn run(args: InfoArgs) -> Result<(), CliError> {
+    let spec = args.model.spec();
+    let dir = spec.resolve_dir()?;
+    let config = BertConfig::from_file(&dir.join("config.json"))?;
+    let catalog = Catalog::discover(&catalog_dirs(&args.model.udfs))?;
+    if args.format.as_deref() == Some("json") {
+        let predictors: Vec<_> = catalog
+            .entries()
+            .iter()
+            .map(|e| serde_json::json!({ "function": format!("predict_{}", e.manifest.name), "dir": e.dir, "manifest": e.manifest }))
+            .collect();
+        let doc = serde_json::json!({
+            "model": { "dir": dir, "hidden_size": config.hidden_size, "layers": config.num_hidden_layers, "vocab_size": config.vocab_size },
+            "device": spec.device_name(),
+            "predictors": predictors,
+        });
+        println!("{doc}");
+        return Ok(());
+    }
+    println!(
+        "model: {} ({} layers, d = {}, |V_S| = {}), device {}",
+        dir.display(),
+        config.num_hidden_layers,
+        config.hidden_size,
+        config.vocab_size,
+        spec.device_name()
+    );
+    println!("\nfunctions:");
+    println!(
+        "  embed(sequence [, predictor])  FixedSizeList<Float32, {}>",
+        config.hidden_size
+    );
+    for entry in catalog.entries() {
+        let m = &entry.manifest;
+        let returns = match m.kind {
+            Kind::Binary => format!("Float32  P({})", m.positive_label.as_deref().unwrap_or("?")),
+            Kind::Multiclass => format!("Utf8     one of {}", m.labels.join(" | ")),
+            Kind::Regression => "Float64  value".to_string(),
+        };
+        let test = m.metrics.get("test").map(|t| {
+            let keys: &[&str] = if m.kind == Kind::Regression {
+                &["spearman", "r2", "rmse"]
+            } else {
+                &["accuracy", "auroc", "mcc"]
+            };
+            keys.iter()
+                .filter_map(|k| t.get(*k).map(|v| format!("{k} {v:.3}")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        println!("  predict_{}(sequence)  {returns}", m.name);
+        println!(
+            "      trained on {} rows of {} (k = {}); test: {}  [{}]",
+            m.training_data.train_rows,
+            m.training_data.source,
+            m.sparsity.k,
+            test.unwrap_or_else(|| "not measured".into()),
+            entry.dir.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! `r2dl train` and `r2dl eval`: train a predictor into a folder; measure one on labelled data.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use r2dl::model::{run_on_compute_pool, shared_model};
+use r2dl::predictor::metrics::Metrics;
+use r2dl::predictor::{Catalog, HyperParameters, Predictor, catalog_dirs, is_function_name};
+use r2dl::train::{DataSource, Datasets, Progress, TrainSpec, evaluate, read_labelled, train};
+
+use super::{CliError, EvalArgs, TrainArgs};
+
+/// Runs `r2dl train`.
+pub async fn run_train(args: TrainArgs) -> Result<(), CliError> {
+    if !is_function_name(&args.name) {
+        return Err(CliError::Usage {
+            message: format!("'{}' cannot name a SQL function predict_<name>", args.name),
+            hint: "use lower-case letters, digits and _, e.g. --name toxicity",
+        });
+    }
+    let ctx = r2dl::session_context(Default::default())?;
+    let train_source = match (&args.train, &args.query) {
+        (Some(path), None) => DataSource::File(path.clone()),
+        (None, Some(sql)) => DataSource::Query(sql.clone()),
+        _ => {
+            return Err(CliError::Usage {
+                message: "give the training rows with --train FILE or --query SQL".into(),
+                hint: "r2dl train --name amp --train amp/train.csv",
+            });
+        }
+    };
+    let file = |path: &Option<PathBuf>| path.clone().map(DataSource::File);
+    let data = Datasets {
+        train: read_labelled(&ctx, &train_source).await?,
+        valid: match file(&args.valid) {
+            Some(source) => Some(read_labelled(&ctx, &source).await?),
+            None => None,
+        },
+        test: match file(&args.test) {
+            Some(source) => Some(read_labelled(&ctx, &source).await?),
+            None => None,
+        },
+    };
+    let defaults = HyperParameters::default();
+    let hyper = HyperParameters {
+        epochs: args.epochs.unwrap_or(defaults.epochs),
+        batch_size: args.batch_size.unwrap_or(defaults.batch_size),
+        lr_theta: args.lr.unwrap_or(defaults.lr_theta),
+        lr_head: args.head_lr.unwrap_or(defaults.lr_head),
+        k: args.k.unwrap_or(defaults.k),
+        recode_every: args.recode_every.unwrap_or(defaults.recode_every),
+        patience: args.patience.unwrap_or(defaults.patience),
+        seed: args.seed.unwrap_or(defaults.seed),
+        max_length: args.max_length.unwrap_or(defaults.max_length),
+        ..defaults
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("udfs").join(&args.name));
+    let spec = TrainSpec {
+        name: args.name.clone(),
+        kind: args.kind,
+        positive: args.positive.clone(),
+        limit: args.limit,
+        hyper,
+        out: out.clone(),
+        resume: args.resume,
+    };
+    let model = shared_model(&args.model.spec())?;
+
+    // Ctrl-C ends the process; the checkpoint written after each epoch resumes with --resume
+    let stop = AtomicBool::new(false);
+    let bar = progress_bar();
+    let mut report = |progress: Progress| match progress {
+        Progress::Start {
+            epochs,
+            steps_per_epoch,
+            first_epoch,
+        } => {
+            bar.set_length((epochs * steps_per_epoch) as u64);
+            bar.set_position(((first_epoch - 1) * steps_per_epoch) as u64);
+            bar.reset_eta();
+        }
+        Progress::Step { epoch, loss } => {
+            bar.set_message(format!("epoch {epoch} loss {loss:.4}"));
+            bar.inc(1);
+        }
+        Progress::Epoch {
+            epoch,
+            score,
+            best,
+            seconds,
+        } => {
+            let line = format!("epoch {epoch}: validation {score:.4} (best {best:.4}), {seconds:.1} s");
+            if bar.is_hidden() {
+                eprintln!("{line}")
+            } else {
+                bar.println(line)
+            }
+        }
+    };
+    let predictor = run_on_compute_pool(|| train(&model, &data, &spec, &mut report, &stop));
+    bar.finish_and_clear();
+    let predictor = predictor?;
+    let m = &predictor.manifest;
+    eprintln!(
+        "trained predict_{} ({}, {} training rows, best epoch {} of {}, {:.1} s/epoch) → {}",
+        m.name,
+        m.kind,
+        m.training_data.train_rows,
+        m.training.best_epoch,
+        m.training.epochs_run,
+        m.training.seconds / m.training.epochs_run.max(1) as f64,
+        out.display()
+    );
+    for (split, metrics) in &m.metrics {
+        eprintln!("  {split}: {}", metrics_line(metrics));
+    }
+    Ok(())
+}
+
+/// A bar on standard error when it is a terminal; hidden otherwise.
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    if std::io::stderr().is_terminal() {
+        let style = ProgressStyle::with_template("{bar:30} {pos}/{len} steps {msg} [{elapsed_precise}, ETA {eta}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+    } else {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
+/// `name value` pairs, four decimals.
+fn metrics_line(metrics: &Metrics) -> String {
+    metrics
+        .iter()
+        .map(|(k, v)| {
+            if k == "n" {
+                format!("n {v}")
+            } else {
+                format!("{k} {v:.4}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs `r2dl eval`.
+pub async fn run_eval(args: EvalArgs) -> Result<(), CliError> {
+    let predictor = load_predictor(&args.predictor)?;
+    let ctx = r2dl::session_context(Default::default())?;
+    let rows = read_labelled(&ctx, &DataSource::File(args.data.clone())).await?;
+    let model = shared_model(&args.model.spec())?;
+    let metrics = run_on_compute_pool(|| evaluate(&predictor, &model, &rows))?;
+    if args.format.as_deref() == Some("json") {
+        let doc = serde_json::json!({
+            "predictor": predictor.manifest.name,
+            "kind": predictor.manifest.kind,
+            "data": args.data,
+            "metrics": metrics,
+        });
+        println!("{doc}");
+    } else {
+        println!(
+            "predict_{} on {}: {}",
+            predictor.manifest.name,
+            args.data.display(),
+            metrics_line(&metrics)
+        );
+    }
+    Ok(())
+}
+
+/// A predictor from its folder, or by name from the catalog.
+fn load_predictor(path: &Path) -> Result<Predictor, CliError> {
+    if !path.exists()
+        && let Some(entry) = Catalog::discover(&catalog_dirs(&[]))?.get(&path.to_string_lossy())
+    {
+        return Ok(Predictor::load(&entry.dir)?);
+    }
+    Ok(Predictor::load(path)?)
+}

@@ -1,0 +1,366 @@
+//! Gradients of the packed encoder's mean-pooled output with respect to the rows of its input
+//! table. R2DL trains only what sits in front of the frozen encoder (`V_T = Θ · V_S`) and the
+//! output mapping behind it, so training needs `∂loss/∂(input rows)` and nothing else: the
+//! backward pass here computes input gradients only (no weight gradients), about the cost of one
+//! more forward pass. [`PackedEncoder::record`] runs the forward pass and keeps what the backward
+//! pass needs ([`Tape`]).
+
+use rayon::prelude::*;
+
+use super::kernels::{add_bias, bias_gelu, erf, exp, exp_rows};
+use super::packed::{PackedDense, PackedEncoder, PackedNorm, View, matmul, mean_pool_packed};
+
+/// Rows per parallel task in the element-wise passes.
+const ROWS_PER_TASK: usize = 64;
+
+/// What one layer's backward pass needs from its forward pass.
+struct LayerRecord {
+    /// Q, K, V with their biases, `[tokens, 3d]`.
+    qkv: Vec<f32>,
+    /// The attention LayerNorm's input (attention output + bias + residual), `[tokens, d]`.
+    attention_sum: Vec<f32>,
+    /// The feed-forward pre-activation, bias included, `[tokens, inner]`.
+    intermediate: Vec<f32>,
+    /// The output LayerNorm's input, `[tokens, d]`.
+    output_sum: Vec<f32>,
+}
+
+/// A recorded forward pass of the packed encoder: the pooled vectors, and what
+/// [`Tape::backward`] needs to turn `∂loss/∂pooled` into `∂loss/∂table`.
+pub struct Tape<'e> {
+    encoder: &'e PackedEncoder,
+    ids: Vec<u32>,
+    lengths: Vec<usize>,
+    embedding_sum: Vec<f32>,
+    layers: Vec<LayerRecord>,
+    pooled: Vec<f32>,
+}
+
+impl PackedEncoder {
+    /// Runs the encoder on `inputs` (rows of `table`, `[rows, d]`) like
+    /// [`PackedEncoder::encode_pooled`], keeping what the gradient needs.
+    pub fn record(&self, table: &[f32], inputs: &[Vec<u32>]) -> Tape<'_> {
+        let d = self.hidden;
+        let threads = rayon::current_num_threads();
+        let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
+        let mut x = Vec::new();
+        self.input_embeddings(table, inputs, &mut x);
+        let embedding_sum = x.clone();
+        self.embedding_norm.apply(&mut x, &[], &[]);
+        let tokens = x.len() / d;
+        let mut context = vec![0f32; tokens * d];
+        let mut activated = Vec::new();
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let mut qkv = Vec::new();
+            layer.qkv.forward_unbiased(&x, tokens, &mut qkv, threads);
+            add_bias_rows(&mut qkv, &layer.qkv.bias);
+            self.attention(&mut qkv, &[], &mut context, &lengths);
+
+            let mut attention_sum = Vec::new();
+            layer
+                .attention_out
+                .forward_unbiased(&context, tokens, &mut attention_sum, threads);
+            add_bias_residual(&mut attention_sum, &layer.attention_out.bias, &x);
+            let mut attended = attention_sum.clone();
+            layer.attention_norm.apply(&mut attended, &[], &[]);
+
+            let mut intermediate = Vec::new();
+            layer
+                .intermediate
+                .forward_unbiased(&attended, tokens, &mut intermediate, threads);
+            add_bias_rows(&mut intermediate, &layer.intermediate.bias);
+            activated.clear();
+            activated.extend_from_slice(&intermediate);
+            let zeros = vec![0f32; layer.intermediate.bias.len()];
+            activated
+                .par_chunks_mut(zeros.len() * ROWS_PER_TASK)
+                .for_each(|rows| bias_gelu(rows, &zeros));
+
+            let mut output_sum = Vec::new();
+            layer
+                .output
+                .forward_unbiased(&activated, tokens, &mut output_sum, threads);
+            add_bias_residual(&mut output_sum, &layer.output.bias, &attended);
+            x.clear();
+            x.extend_from_slice(&output_sum);
+            layer.output_norm.apply(&mut x, &[], &[]);
+            layers.push(LayerRecord {
+                qkv,
+                attention_sum,
+                intermediate,
+                output_sum,
+            });
+        }
+        let pooled = mean_pool_packed(&x, &lengths, d);
+        Tape {
+            encoder: self,
+            ids: inputs.concat(),
+            lengths,
+            embedding_sum,
+            layers,
+            pooled,
+        }
+    }
+
+    /// The input gradients of attention: from `∂loss/∂context` (`[tokens, d]`) to
+    /// `∂loss/∂qkv` (`[tokens, 3d]`), one sequence per task, the softmax recomputed.
+    fn attention_backward(&self, qkv: &[f32], d_context: &[f32], d_qkv: &mut [f32], lengths: &[usize]) {
+        let d = self.hidden;
+        let head_dim = d / self.heads;
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let mut jobs = Vec::with_capacity(lengths.len());
+        let (mut qkv_rest, mut d_context_rest, mut d_qkv_rest) = (qkv, d_context, d_qkv);
+        for &n in lengths {
+            let (qkv_mine, qkv_after) = qkv_rest.split_at(n * 3 * d);
+            let (d_context_mine, d_context_after) = d_context_rest.split_at(n * d);
+            let (d_qkv_mine, d_qkv_after) = d_qkv_rest.split_at_mut(n * 3 * d);
+            jobs.push((n, qkv_mine, d_context_mine, d_qkv_mine));
+            (qkv_rest, d_context_rest, d_qkv_rest) = (qkv_after, d_context_after, d_qkv_after);
+        }
+        jobs.into_par_iter().for_each(|(n, qkv, d_context, d_qkv)| {
+            let mut p = vec![0f32; n * n];
+            let mut d_scores = vec![0f32; n * n];
+            let mut inverse_sums = Vec::with_capacity(n);
+            for h in 0..self.heads {
+                let (q_at, k_at, v_at) = (h * head_dim, d + h * head_dim, 2 * d + h * head_dim);
+                let q = View::new(&qkv[q_at..], n, head_dim, 3 * d, 1);
+                let k = View::new(&qkv[k_at..], n, head_dim, 3 * d, 1);
+                let k_t = View::new(&qkv[k_at..], head_dim, n, 1, 3 * d);
+                let v_t = View::new(&qkv[v_at..], head_dim, n, 1, 3 * d);
+                let d_out = View::new(&d_context[q_at..], n, head_dim, d, 1);
+                // P = softmax(scale · Q Kᵀ)
+                matmul(&mut p, n, false, q, k_t, scale, 1);
+                inverse_sums.clear();
+                exp_rows(&mut p, n, &mut inverse_sums);
+                for (row, inv) in p.chunks_exact_mut(n).zip(&inverse_sums) {
+                    row.iter_mut().for_each(|v| *v *= inv);
+                }
+                // ∂V = Pᵀ ∂out, ∂P = ∂out Vᵀ
+                let p_t = View::new(&p, n, n, 1, n);
+                matmul(&mut d_qkv[v_at..], 3 * d, false, p_t, d_out, 1.0, 1);
+                matmul(&mut d_scores, n, false, d_out, v_t, 1.0, 1);
+                // ∂S = P ⊙ (∂P − rowsum(∂P ⊙ P))
+                for (d_row, p_row) in d_scores.chunks_exact_mut(n).zip(p.chunks_exact(n)) {
+                    let dot: f32 = d_row.iter().zip(p_row).map(|(a, b)| a * b).sum();
+                    d_row.iter_mut().zip(p_row).for_each(|(g, p)| *g = p * (*g - dot));
+                }
+                // ∂Q = scale · ∂S K, ∂K = scale · ∂Sᵀ Q
+                let d_s = View::new(&d_scores, n, n, n, 1);
+                let d_s_t = View::new(&d_scores, n, n, 1, n);
+                matmul(&mut d_qkv[q_at..], 3 * d, false, d_s, k, scale, 1);
+                matmul(&mut d_qkv[k_at..], 3 * d, false, d_s_t, q, scale, 1);
+            }
+        });
+    }
+}
+
+impl Tape<'_> {
+    /// The mean-pooled last hidden states, `inputs × d`.
+    pub fn pooled(&self) -> &[f32] {
+        &self.pooled
+    }
+
+    /// `∂loss/∂table` (`[table_rows, d]`) from `∂loss/∂pooled` (`inputs × d`).
+    pub fn backward(&self, d_pooled: &[f32], table_rows: usize) -> Vec<f32> {
+        let encoder = self.encoder;
+        let d = encoder.hidden;
+        let threads = rayon::current_num_threads();
+        let tokens = self.ids.len();
+        assert_eq!(d_pooled.len(), self.lengths.len() * d, "one gradient row per input");
+
+        // mean pooling spreads each input's gradient evenly over its tokens
+        let mut dx = Vec::with_capacity(tokens * d);
+        for (&n, g) in self.lengths.iter().zip(d_pooled.chunks_exact(d)) {
+            for _ in 0..n {
+                dx.extend(g.iter().map(|v| v / n as f32));
+            }
+        }
+        let inner = encoder.layers.first().map_or(0, |l| l.intermediate.bias.len());
+        let mut d_intermediate = vec![0f32; tokens * inner];
+        let mut d_context = vec![0f32; tokens * d];
+        let mut d_qkv = vec![0f32; tokens * 3 * d];
+        for (layer, record) in encoder.layers.iter().zip(&self.layers).rev() {
+            // x_out = LN(output_sum), output_sum = GELU(I) W_out + b + attended
+            layer_norm_backward(&mut dx, &record.output_sum, &layer.output_norm);
+            let dx_view = View::new(&dx, tokens, d, d, 1);
+            matmul(
+                &mut d_intermediate,
+                inner,
+                false,
+                dx_view,
+                transposed(&layer.output),
+                1.0,
+                threads,
+            );
+            gelu_backward(&mut d_intermediate, &record.intermediate, inner);
+            // ∂attended = ∂output_sum (residual) + ∂I W_inᵀᵀ
+            let d_intermediate_view = View::new(&d_intermediate, tokens, inner, inner, 1);
+            matmul(
+                &mut dx,
+                d,
+                true,
+                d_intermediate_view,
+                transposed(&layer.intermediate),
+                1.0,
+                threads,
+            );
+            // attended = LN(attention_sum), attention_sum = context W_o + b + x_in
+            layer_norm_backward(&mut dx, &record.attention_sum, &layer.attention_norm);
+            let dx_view = View::new(&dx, tokens, d, d, 1);
+            matmul(
+                &mut d_context,
+                d,
+                false,
+                dx_view,
+                transposed(&layer.attention_out),
+                1.0,
+                threads,
+            );
+            encoder.attention_backward(&record.qkv, &d_context, &mut d_qkv, &self.lengths);
+            // ∂x_in = ∂attention_sum (residual) + ∂qkv W_qkvᵀᵀ
+            let d_qkv_view = View::new(&d_qkv, tokens, 3 * d, 3 * d, 1);
+            matmul(&mut dx, d, true, d_qkv_view, transposed(&layer.qkv), 1.0, threads);
+        }
+        layer_norm_backward(&mut dx, &self.embedding_sum, &encoder.embedding_norm);
+        let mut gradient = vec![0f32; table_rows * d];
+        for (&id, g) in self.ids.iter().zip(dx.chunks_exact(d)) {
+            let row = &mut gradient[id as usize * d..(id as usize + 1) * d];
+            row.iter_mut().zip(g).for_each(|(r, g)| *r += g);
+        }
+        gradient
+    }
+}
+
+/// `W` as a view of the stored `Wᵀ` (`[in, out]`): `[out, in]`, so that `∂x = ∂y · W`.
+fn transposed(dense: &PackedDense) -> View<'_> {
+    let outputs = dense.bias.len();
+    let inputs = dense.weight_t.len() / outputs;
+    View::new(&dense.weight_t, outputs, inputs, 1, outputs)
+}
+
+/// `rows += bias` for each `bias.len()`-wide row, in parallel.
+fn add_bias_rows(rows: &mut [f32], bias: &[f32]) {
+    rows.par_chunks_mut(bias.len() * ROWS_PER_TASK)
+        .for_each(|chunk| add_bias(chunk, bias));
+}
+
+/// `rows += bias + residual` (same shape as `rows`), in parallel.
+fn add_bias_residual(rows: &mut [f32], bias: &[f32], residual: &[f32]) {
+    let chunk = bias.len() * ROWS_PER_TASK;
+    rows.par_chunks_mut(chunk)
+        .zip(residual.par_chunks(chunk))
+        .for_each(|(rows, residual)| {
+            rows.iter_mut().zip(residual).for_each(|(x, r)| *x += r);
+            add_bias(rows, bias);
+        });
+}
+
+/// `∂z` from `∂y` in place, for `y = LayerNorm(z)` row by row.
+fn layer_norm_backward(grad: &mut [f32], z: &[f32], norm: &PackedNorm) {
+    let d = norm.weight.len();
+    grad.par_chunks_mut(d * ROWS_PER_TASK)
+        .zip(z.par_chunks(d * ROWS_PER_TASK))
+        .for_each(|(grad, z)| {
+            for (g, z) in grad.chunks_exact_mut(d).zip(z.chunks_exact(d)) {
+                let mean = z.iter().sum::<f32>() / d as f32;
+                let variance = z.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+                let inv_std = 1.0 / (variance + norm.eps).sqrt();
+                let (mut sum, mut dot) = (0f32, 0f32);
+                for ((g, z), w) in g.iter().zip(z).zip(&norm.weight) {
+                    let d_norm = g * w;
+                    sum += d_norm;
+                    dot += d_norm * (z - mean) * inv_std;
+                }
+                let (mean_d, mean_dot) = (sum / d as f32, dot / d as f32);
+                for ((g, z), w) in g.iter_mut().zip(z).zip(&norm.weight) {
+                    let normed = (z - mean) * inv_std;
+                    *g = inv_std * (*g * w - mean_d - normed * mean_dot);
+                }
+            }
+        });
+}
+
+/// `∂v = ∂y · GELU'(v)` in place, for the exact (erf) GELU of the pre-activations `v`.
+fn gelu_backward(grad: &mut [f32], pre: &[f32], width: usize) {
+    const INV_SQRT_2PI: f32 = 0.398_942_3;
+    grad.par_chunks_mut(width * ROWS_PER_TASK)
+        .zip(pre.par_chunks(width * ROWS_PER_TASK))
+        .for_each(|(grad, pre)| {
+            for (g, &v) in grad.iter_mut().zip(pre) {
+                let cdf = 0.5 * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+                let pdf = INV_SQRT_2PI * exp(-0.5 * v * v);
+                *g *= cdf + v * pdf;
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use crate::model::ReprogrammedModel;
+    use crate::model::testing::write_tiny_bert;
+
+    /// A deterministic pseudo-random value in [-1, 1).
+    fn noise(i: usize, salt: u64) -> f32 {
+        let mut z = (i as u64).wrapping_add(salt.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_bert(dir.path(), "", 7).unwrap();
+        let model = ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap();
+        let (encoder, table) = model.packed().unwrap();
+        let d = model.dim();
+        let rows = table.len() / d;
+        // larger than the model's own rows so that the LayerNorms see varied inputs
+        let table: Vec<f32> = table.iter().enumerate().map(|(i, v)| v + 0.5 * noise(i, 1)).collect();
+        let inputs = vec![
+            vec![26, 0, 3, 5, 3, 27],
+            vec![26, 7, 27],
+            vec![26, 1, 2, 3, 4, 5, 6, 7, 8, 27],
+        ];
+        let weights: Vec<f32> = (0..inputs.len() * d).map(|i| noise(i, 2)).collect();
+        let loss = |table: &[f32]| -> f64 {
+            let pooled = encoder.encode_pooled(table, &inputs);
+            pooled.iter().zip(&weights).map(|(p, w)| f64::from(p * w)).sum()
+        };
+
+        let tape = encoder.record(&table, &inputs);
+        let direct = encoder.encode_pooled(&table, &inputs);
+        for (a, b) in tape.pooled().iter().zip(&direct) {
+            assert!((a - b).abs() < 1e-5, "recorded forward {a} vs {b}");
+        }
+        let gradient = tape.backward(&weights, rows);
+        assert!(gradient.iter().all(|g| g.is_finite()));
+        // rows no input uses get nothing; used rows get something
+        assert!(gradient[28 * d..29 * d].iter().all(|&g| g == 0.0));
+        assert!(gradient[3 * d..4 * d].iter().any(|&g| g.abs() > 1e-4));
+
+        let step = 1e-2f32;
+        let mut checked = 0;
+        for row in [0usize, 3, 7, 26, 27] {
+            for col in [0usize, 1, d - 1] {
+                let at = row * d + col;
+                let mut plus = table.clone();
+                plus[at] += step;
+                let mut minus = table.clone();
+                minus[at] -= step;
+                let numeric = (loss(&plus) - loss(&minus)) / (2.0 * f64::from(step));
+                let analytic = f64::from(gradient[at]);
+                assert!(
+                    (numeric - analytic).abs() <= 5e-4 + 1e-2 * numeric.abs(),
+                    "row {row} col {col}: analytic {analytic}, finite difference {numeric}"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 15);
+    }
+}

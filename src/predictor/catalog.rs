@@ -1,0 +1,110 @@
+//! The catalog: predictor folders found at start-up (manifests only; weights load on first use),
+//! and the process-wide cache of loaded predictors and of the model with each Θ.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::error::{PredictorError, Result};
+use super::manifest::Manifest;
+use super::{MANIFEST_FILE, Predictor};
+
+/// The predictors shipped with r2dl (this source tree's `udfs/`).
+pub const SHIPPED_UDFS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/udfs");
+
+/// Folders searched for predictors, first match of a name wins: `extra` (`--udfs`), then
+/// `$R2DL_UDFS` (`:`-separated), then the shipped `udfs/`.
+pub fn catalog_dirs(extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs = extra.to_vec();
+    if let Some(env) = std::env::var_os("R2DL_UDFS") {
+        dirs.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
+    }
+    dirs.push(PathBuf::from(SHIPPED_UDFS));
+    dirs
+}
+
+/// One predictor of the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogEntry {
+    /// Its folder.
+    pub dir: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+}
+
+/// The predictors found, by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Catalog {
+    entries: Vec<CatalogEntry>,
+}
+
+impl Catalog {
+    /// Reads the manifests under `dirs`: a folder holding `manifest.json` is a predictor itself,
+    /// any other folder is searched one level down. Folders that do not exist are skipped; a
+    /// name found twice in one folder is an error, a name found again in a later folder is
+    /// shadowed by the first.
+    pub fn discover(dirs: &[PathBuf]) -> Result<Self> {
+        let mut entries: Vec<CatalogEntry> = Vec::new();
+        for dir in dirs {
+            let mut found = Vec::new();
+            if dir.join(MANIFEST_FILE).is_file() {
+                found.push(dir.clone());
+            } else if dir.is_dir() {
+                let listing = std::fs::read_dir(dir).map_err(|source| PredictorError::Io {
+                    path: dir.clone(),
+                    source,
+                })?;
+                let mut subdirs: Vec<PathBuf> = listing
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.join(MANIFEST_FILE).is_file())
+                    .collect();
+                subdirs.sort();
+                found.extend(subdirs);
+            }
+            let before = entries.len();
+            for predictor_dir in found {
+                let manifest = Manifest::read(&predictor_dir.join(MANIFEST_FILE))?;
+                if let Some(other) = entries.iter().find(|e| e.manifest.name == manifest.name) {
+                    if entries[before..].iter().any(|e| e.manifest.name == manifest.name) {
+                        return Err(PredictorError::Duplicate {
+                            name: manifest.name,
+                            first: other.dir.clone(),
+                            second: predictor_dir,
+                        });
+                    }
+                    continue;
+                }
+                entries.push(CatalogEntry {
+                    dir: predictor_dir,
+                    manifest,
+                });
+            }
+        }
+        Ok(Self { entries })
+    }
+
+    /// The predictors, in search order.
+    pub fn entries(&self) -> &[CatalogEntry] {
+        &self.entries
+    }
+
+    /// The predictor called `name`.
+    pub fn get(&self, name: &str) -> Option<&CatalogEntry> {
+        self.entries.iter().find(|e| e.manifest.name == name)
+    }
+}
+
+/// The predictor in `dir`, loaded once per process.
+pub fn shared_predictor(dir: &Path) -> Result<Arc<Predictor>> {
+    static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<Predictor>>>> = OnceLock::new();
+    let mut loaded = LOADED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(predictor) = loaded.get(dir) {
+        return Ok(Arc::clone(predictor));
+    }
+    let predictor = Arc::new(Predictor::load(dir)?);
+    loaded.insert(dir.to_path_buf(), Arc::clone(&predictor));
+    Ok(predictor)
+}

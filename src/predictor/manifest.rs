@@ -1,0 +1,243 @@
+//! `manifest.json` of a predictor: what it predicts, what it was trained from and how, and how
+//! well it does.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{PredictorError, Result};
+use super::metrics::Metrics;
+
+/// The manifest format this build writes and reads.
+pub const MANIFEST_FORMAT: &str = "r2dl-predictor/1";
+
+/// What a predictor predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Two classes: SQL gets the probability of the positive one (Float32).
+    Binary,
+    /// More classes: SQL gets the most probable label (Utf8).
+    Multiclass,
+    /// A number (Float64).
+    Regression,
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Binary => "binary",
+            Kind::Multiclass => "multiclass",
+            Kind::Regression => "regression",
+        })
+    }
+}
+
+/// The frozen base model a predictor was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaseModel {
+    /// The model folder's name.
+    pub name: String,
+    /// SHA-256 of its `model.safetensors`.
+    pub weights_sha256: String,
+    /// Its hidden width d.
+    pub hidden_size: usize,
+    /// Its English vocabulary size |V_S|.
+    pub vocab_size: usize,
+}
+
+/// How Θ was kept sparse.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sparsity {
+    /// `omp`: V_T re-coded over V_S by orthogonal matching pursuit.
+    pub method: String,
+    /// Most non-zeros per row of Θ.
+    pub k: usize,
+    /// Optimiser steps between re-codings.
+    pub recode_every: usize,
+    /// Non-zeros in the saved Θ.
+    pub nonzeros: usize,
+}
+
+/// Training settings (`r2dl train` options).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HyperParameters {
+    /// Most passes over the training rows.
+    pub epochs: usize,
+    /// Sequences per optimiser step.
+    pub batch_size: usize,
+    /// Adam learning rate of V_T (Θ · V_S).
+    pub lr_theta: f32,
+    /// AdamW learning rate of the output mapping.
+    pub lr_head: f32,
+    /// Decoupled weight decay of the output mapping.
+    pub weight_decay: f32,
+    /// Non-zeros per row of Θ.
+    pub k: usize,
+    /// Optimiser steps between OMP re-codings of V_T.
+    pub recode_every: usize,
+    /// Epochs without a better validation score before stopping.
+    pub patience: usize,
+    /// Seed of every random choice (split, subsample, order, crops).
+    pub seed: u64,
+    /// Longest training input in residues (longer ones: a random window per epoch).
+    pub max_length: usize,
+    /// Share of the training rows held out for validation when no validation file is given.
+    pub valid_fraction: f64,
+}
+
+impl Default for HyperParameters {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 32,
+            lr_theta: 2e-3,
+            lr_head: 3e-3,
+            weight_decay: 1e-4,
+            k: 16,
+            recode_every: 10,
+            patience: 3,
+            seed: 1,
+            max_length: 510,
+            valid_fraction: 0.1,
+        }
+    }
+}
+
+/// Where the training rows came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingData {
+    /// The training file or query.
+    pub source: String,
+    /// SHA-256 over the training rows used (`sequence \t label \n`, in order).
+    pub sha256: String,
+    /// Rows read from the source.
+    pub rows: usize,
+    /// `--limit`, when set.
+    pub limit: Option<usize>,
+    /// Rows trained on.
+    pub train_rows: usize,
+    /// Rows validated on.
+    pub valid_rows: usize,
+    /// The validation file or query, or `split of train`.
+    pub valid_source: String,
+    /// The test file or query, if any.
+    pub test_source: Option<String>,
+}
+
+/// What training took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingLog {
+    /// Epochs run.
+    pub epochs_run: usize,
+    /// The epoch whose parameters were kept (1-based).
+    pub best_epoch: usize,
+    /// Optimiser steps taken.
+    pub steps: usize,
+    /// Wall-clock seconds of the training epochs (validation included).
+    pub seconds: f64,
+}
+
+/// A predictor's `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`MANIFEST_FORMAT`].
+    pub format: String,
+    /// The SQL function is `predict_<name>`.
+    pub name: String,
+    /// What it predicts.
+    pub kind: Kind,
+    /// Class labels in output order (empty for regression).
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// The class whose probability a binary predictor returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positive_label: Option<String>,
+    /// Regression targets are learned standardised: `value = output · label_std + label_mean`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_mean: Option<f64>,
+    /// See `label_mean`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_std: Option<f64>,
+    /// The frozen base model.
+    pub base_model: BaseModel,
+    /// Θ's sparsity.
+    pub sparsity: Sparsity,
+    /// Training settings.
+    pub hyper_parameters: HyperParameters,
+    /// The training rows.
+    pub training_data: TrainingData,
+    /// What training took.
+    pub training: TrainingLog,
+    /// Metrics by split (`valid`, `test`).
+    pub metrics: BTreeMap<String, Metrics>,
+    /// The r2dl version that wrote it.
+    pub created_by: String,
+}
+
+impl Manifest {
+    /// Reads and checks `path`.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| PredictorError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let bad = |message: String| PredictorError::Manifest {
+            path: path.to_path_buf(),
+            message,
+        };
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if manifest.format != MANIFEST_FORMAT {
+            return Err(bad(format!(
+                "format is '{}'; this r2dl reads '{MANIFEST_FORMAT}'",
+                manifest.format
+            )));
+        }
+        if !is_function_name(&manifest.name) {
+            return Err(bad(format!(
+                "name '{}' is not usable in `predict_<name>`: use lower-case letters, digits and _",
+                manifest.name
+            )));
+        }
+        let classes = manifest.labels.len();
+        match manifest.kind {
+            Kind::Binary if classes != 2 => Err(bad(format!("a binary predictor needs 2 labels, not {classes}"))),
+            Kind::Binary
+                if !manifest
+                    .positive_label
+                    .as_ref()
+                    .is_some_and(|p| manifest.labels.contains(p)) =>
+            {
+                Err(bad("a binary predictor needs a positive_label among its labels".into()))
+            }
+            Kind::Multiclass if classes < 2 => Err(bad(format!("a multi-class predictor needs labels, not {classes}"))),
+            Kind::Regression if manifest.label_mean.is_none() || manifest.label_std.is_none() => {
+                Err(bad("a regression predictor needs label_mean and label_std".into()))
+            }
+            _ => Ok(manifest),
+        }
+    }
+
+    /// Width of the output mapping: one per class, or 1 for regression.
+    pub fn outputs(&self) -> usize {
+        match self.kind {
+            Kind::Regression => 1,
+            _ => self.labels.len(),
+        }
+    }
+
+    /// Index of the positive label (binary predictors).
+    pub fn positive_index(&self) -> Option<usize> {
+        let positive = self.positive_label.as_ref()?;
+        self.labels.iter().position(|l| l == positive)
+    }
+}
+
+/// Whether `name` makes a plain SQL identifier after `predict_`.
+pub fn is_function_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}

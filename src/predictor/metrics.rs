@@ -1,0 +1,173 @@
+//! Evaluation metrics: accuracy, MCC, AUROC and F1 for classification; Spearman, Pearson, R² and
+//! RMSE for regression.
+
+use std::collections::BTreeMap;
+
+/// Named metric values, in a stable order.
+pub type Metrics = BTreeMap<String, f64>;
+
+/// Ranks (1-based) with ties given their average rank.
+fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
+            j += 1;
+        }
+        let average = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            ranks[k] = average;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+/// Area under the ROC curve of `scores` for `positive` rows (Mann–Whitney, ties count half);
+/// NaN when one class is absent.
+pub fn auroc(scores: &[f64], positive: &[bool]) -> f64 {
+    let ranks = ranks(scores);
+    let n_pos = positive.iter().filter(|&&p| p).count() as f64;
+    let n_neg = positive.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return f64::NAN;
+    }
+    let rank_sum: f64 = ranks.iter().zip(positive).filter(|(_, p)| **p).map(|(r, _)| r).sum();
+    (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+}
+
+/// Pearson's correlation; NaN when either side is constant.
+pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut cov, mut va, mut vb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        cov += (x - ma) * (y - mb);
+        va += (x - ma) * (x - ma);
+        vb += (y - mb) * (y - mb);
+    }
+    cov / (va * vb).sqrt()
+}
+
+/// Spearman's rank correlation.
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    pearson(&ranks(a), &ranks(b))
+}
+
+/// Classification metrics from true and predicted class indices, and for two classes the
+/// probability of class `positive`. Multi-class MCC is Gorodkin's R_K; F1 is the positive
+/// class's (binary) or the macro average; AUROC is one-vs-rest macro when `probabilities`
+/// (`n × classes`) is given.
+pub fn classification(
+    truth: &[usize],
+    predicted: &[usize],
+    probabilities: &[f64],
+    classes: usize,
+    positive: Option<usize>,
+) -> Metrics {
+    let n = truth.len();
+    let mut confusion = vec![0f64; classes * classes];
+    for (&t, &p) in truth.iter().zip(predicted) {
+        confusion[t * classes + p] += 1.0;
+    }
+    let correct: f64 = (0..classes).map(|c| confusion[c * classes + c]).sum();
+    let actual = |c: usize| (0..classes).map(|p| confusion[c * classes + p]).sum::<f64>();
+    let called = |c: usize| (0..classes).map(|t| confusion[t * classes + c]).sum::<f64>();
+    let f1_of = |c: usize| {
+        let tp = confusion[c * classes + c];
+        let denominator = actual(c) + called(c);
+        if denominator == 0.0 {
+            0.0
+        } else {
+            2.0 * tp / denominator
+        }
+    };
+    // Gorodkin's R_K (the binary MCC for two classes)
+    let s = n as f64;
+    let (mut tk, mut pk, mut tt) = (0.0, 0.0, 0.0);
+    for c in 0..classes {
+        tk += called(c) * actual(c);
+        pk += called(c) * called(c);
+        tt += actual(c) * actual(c);
+    }
+    let mcc_denominator = ((s * s - pk) * (s * s - tt)).sqrt();
+    let mcc = if mcc_denominator == 0.0 {
+        0.0
+    } else {
+        (correct * s - tk) / mcc_denominator
+    };
+    let mut metrics = Metrics::new();
+    metrics.insert("n".into(), s);
+    metrics.insert("accuracy".into(), correct / s);
+    metrics.insert("mcc".into(), mcc);
+    match positive {
+        Some(c) => metrics.insert("f1".into(), f1_of(c)),
+        None => metrics.insert("f1".into(), (0..classes).map(f1_of).sum::<f64>() / classes as f64),
+    };
+    if probabilities.len() == n * classes && n > 0 {
+        let one_vs_rest = |c: usize| {
+            let scores: Vec<f64> = probabilities.chunks_exact(classes).map(|p| p[c]).collect();
+            let is: Vec<bool> = truth.iter().map(|&t| t == c).collect();
+            auroc(&scores, &is)
+        };
+        let auc = match positive {
+            Some(c) => one_vs_rest(c),
+            None => (0..classes).map(one_vs_rest).sum::<f64>() / classes as f64,
+        };
+        metrics.insert("auroc".into(), auc);
+    }
+    metrics
+}
+
+/// Regression metrics of `predicted` against `truth`.
+pub fn regression(truth: &[f64], predicted: &[f64]) -> Metrics {
+    let n = truth.len() as f64;
+    let mean = truth.iter().sum::<f64>() / n;
+    let ss_res: f64 = truth.iter().zip(predicted).map(|(t, p)| (t - p) * (t - p)).sum();
+    let ss_tot: f64 = truth.iter().map(|t| (t - mean) * (t - mean)).sum();
+    let mut metrics = Metrics::new();
+    metrics.insert("n".into(), n);
+    metrics.insert("spearman".into(), spearman(truth, predicted));
+    metrics.insert("pearson".into(), pearson(truth, predicted));
+    metrics.insert("r2".into(), 1.0 - ss_res / ss_tot);
+    metrics.insert("rmse".into(), (ss_res / n).sqrt());
+    metrics
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auroc_counts_pairs_and_ties() {
+        assert_eq!(auroc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]), 0.75);
+        assert_eq!(auroc(&[0.5, 0.5], &[false, true]), 0.5);
+        assert!(auroc(&[0.5], &[true]).is_nan());
+    }
+
+    #[test]
+    fn binary_metrics_match_hand_counts() {
+        // tp 2, fn 1, fp 1, tn 2
+        let truth = [1, 1, 1, 0, 0, 0];
+        let predicted = [1, 1, 0, 1, 0, 0];
+        let m = classification(&truth, &predicted, &[], 2, Some(1));
+        assert!((m["accuracy"] - 4.0 / 6.0).abs() < 1e-12);
+        assert!((m["f1"] - 2.0 / 3.0).abs() < 1e-12);
+        // (tp·tn − fp·fn) / √((tp+fp)(tp+fn)(tn+fp)(tn+fn)) = (4 − 1) / 9
+        assert!((m["mcc"] - 1.0 / 3.0).abs() < 1e-12, "{m:?}");
+        assert!(!m.contains_key("auroc"));
+    }
+
+    #[test]
+    fn regression_metrics() {
+        let truth = [1.0, 2.0, 3.0, 4.0];
+        let m = regression(&truth, &truth);
+        assert_eq!((m["r2"], m["rmse"], m["spearman"]), (1.0, 0.0, 1.0));
+        let m = regression(&truth, &[1.0, 3.0, 2.0, 10.0]);
+        assert!((m["spearman"] - 0.8).abs() < 1e-12);
+        assert!((m["rmse"] - (38.0f64 / 4.0).sqrt()).abs() < 1e-12);
+    }
+}

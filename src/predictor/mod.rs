@@ -1,0 +1,245 @@
+//! Trained predictors: a sparse Θ and an output mapping on top of the frozen base model, stored as
+//! a folder (`manifest.json` + `predictor.safetensors`) and served as `predict_<name>()` in SQL.
+
+pub mod catalog;
+mod error;
+mod head;
+mod manifest;
+pub mod metrics;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+
+pub use catalog::{Catalog, CatalogEntry, catalog_dirs};
+pub use error::{BaseModelMismatch, PredictorError, Result};
+pub use head::{Head, softmax};
+pub use manifest::{
+    BaseModel, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, Sparsity, TrainingData, TrainingLog, is_function_name,
+};
+
+use crate::model::{Embeddings, InvalidResidue, NUM_RESIDUES, ReprogrammedModel, SparseRow, Theta};
+
+/// The manifest's file name in a predictor folder.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The weights' file name in a predictor folder.
+pub const WEIGHTS_FILE: &str = "predictor.safetensors";
+
+/// A trained predictor: manifest, Θ and output mapping.
+#[derive(Debug, Clone)]
+pub struct Predictor {
+    /// What it is and how it was made.
+    pub manifest: Manifest,
+    /// The reprogrammer.
+    pub theta: Theta,
+    /// The output mapping.
+    pub head: Head,
+}
+
+/// Predictions for a column of sequences: `width` outputs per row (class probabilities, or one
+/// regression value), and which rows have them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    /// Outputs per row.
+    pub width: usize,
+    /// `rows × width`, zeros where a row has none.
+    pub values: Vec<f32>,
+    /// Whether each row has outputs (NULL in, or NULL by the invalid-residue policy: none).
+    pub valid: Vec<bool>,
+}
+
+impl Predictor {
+    /// Reads the predictor folder `dir` and checks its files against each other.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let manifest = Manifest::read(&dir.join(MANIFEST_FILE))?;
+        let path = dir.join(WEIGHTS_FILE);
+        let bad = |message: String| PredictorError::Weights {
+            path: path.clone(),
+            message,
+        };
+        let tensors = candle_core::safetensors::load(&path, &Device::Cpu).map_err(|e| match e {
+            candle_core::Error::Io(source) => PredictorError::Io {
+                path: path.clone(),
+                source,
+            },
+            other => bad(other.to_string()),
+        })?;
+        let get = |name: &str, dtype: DType, rank: usize| -> Result<&Tensor> {
+            let tensor = tensors.get(name).ok_or_else(|| bad(format!("no tensor '{name}'")))?;
+            if tensor.dtype() != dtype || tensor.rank() != rank {
+                return Err(bad(format!(
+                    "'{name}' is {:?} of shape {:?}, expected {dtype:?} of rank {rank}",
+                    tensor.dtype(),
+                    tensor.dims()
+                )));
+            }
+            Ok(tensor)
+        };
+        let u32s =
+            |name: &str| -> Result<Vec<u32>> { get(name, DType::U32, 1)?.to_vec1().map_err(|e| bad(e.to_string())) };
+        let f32s =
+            |name: &str| -> Result<Vec<f32>> { get(name, DType::F32, 1)?.to_vec1().map_err(|e| bad(e.to_string())) };
+        let (offsets, indices, values) = (u32s("theta.offsets")?, u32s("theta.indices")?, f32s("theta.values")?);
+        let weight = get("head.weight", DType::F32, 2)?;
+        let bias = f32s("head.bias")?;
+
+        if offsets.len() != NUM_RESIDUES + 1 || indices.len() != values.len() {
+            return Err(bad(format!(
+                "Θ has {} offsets, {} indices and {} values; expected {} offsets and as many indices as values",
+                offsets.len(),
+                indices.len(),
+                values.len(),
+                NUM_RESIDUES + 1
+            )));
+        }
+        let mut rows = Vec::with_capacity(NUM_RESIDUES);
+        for pair in offsets.windows(2) {
+            let (start, end) = (pair[0] as usize, pair[1] as usize);
+            if start > end || end > indices.len() {
+                return Err(bad(format!(
+                    "Θ offsets are not increasing within 0..={}",
+                    indices.len()
+                )));
+            }
+            rows.push(SparseRow {
+                indices: indices[start..end].to_vec(),
+                values: values[start..end].to_vec(),
+            });
+        }
+        let theta = Theta::from_rows(rows, manifest.base_model.vocab_size).map_err(|e| bad(e.to_string()))?;
+        let (outputs, dim) = weight
+            .dims2()
+            .map_err(|_| bad(format!("head.weight is {:?}, expected [outputs, d]", weight.dims())))?;
+        if outputs != manifest.outputs() || dim != manifest.base_model.hidden_size || bias.len() != outputs {
+            return Err(bad(format!(
+                "the output mapping is {outputs}×{dim} with {} biases; the manifest needs {}×{}",
+                bias.len(),
+                manifest.outputs(),
+                manifest.base_model.hidden_size
+            )));
+        }
+        let weight = weight
+            .flatten_all()
+            .and_then(|w| w.to_vec1())
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(Self {
+            manifest,
+            theta,
+            head: Head { weight, bias, dim },
+        })
+    }
+
+    /// Writes `manifest.json` and `predictor.safetensors` into `dir` (created if needed).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let io = |path: PathBuf| move |source| PredictorError::Io { path, source };
+        std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
+        let path = dir.join(WEIGHTS_FILE);
+        let weights_error = |e: candle_core::Error| PredictorError::Weights {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let mut offsets = vec![0u32];
+        let (mut indices, mut values) = (Vec::new(), Vec::new());
+        for row in self.theta.rows() {
+            indices.extend_from_slice(&row.indices);
+            values.extend_from_slice(&row.values);
+            offsets.push(indices.len() as u32);
+        }
+        let outputs = self.head.bias.len();
+        let cpu = &Device::Cpu;
+        let tensors: HashMap<String, Tensor> = [
+            ("theta.offsets", Tensor::new(offsets, cpu)),
+            ("theta.indices", Tensor::new(indices, cpu)),
+            ("theta.values", Tensor::new(values, cpu)),
+            (
+                "head.weight",
+                Tensor::from_slice(&self.head.weight, (outputs, self.head.dim), cpu),
+            ),
+            ("head.bias", Tensor::new(self.head.bias.as_slice(), cpu)),
+        ]
+        .into_iter()
+        .map(|(name, tensor)| tensor.map(|t| (name.to_string(), t)))
+        .collect::<candle_core::Result<_>>()
+        .map_err(weights_error)?;
+        write_atomically(&path, |tmp| {
+            candle_core::safetensors::save(&tensors, tmp).map_err(weights_error)
+        })?;
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let text = serde_json::to_string_pretty(&self.manifest).map_err(|e| PredictorError::Manifest {
+            path: manifest_path.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomically(&manifest_path, |tmp| {
+            std::fs::write(tmp, format!("{text}\n")).map_err(io(tmp.to_path_buf()))
+        })
+    }
+
+    /// Checks that `model` is the base model this predictor was trained on.
+    pub fn check_base_model(&self, model: &ReprogrammedModel) -> Result<()> {
+        let base = &self.manifest.base_model;
+        let vocab = model.encoder().config().vocab_size;
+        let mismatch = |actual: String| {
+            PredictorError::BaseModel(Box::new(BaseModelMismatch {
+                name: self.manifest.name.clone(),
+                expected_name: base.name.clone(),
+                expected: base.weights_sha256.clone(),
+                model: model.dir().to_path_buf(),
+                actual,
+            }))
+        };
+        if base.hidden_size != model.dim() || base.vocab_size != vocab {
+            return Err(mismatch(format!("d = {} and |V_S| = {vocab}", model.dim())));
+        }
+        if base.weights_sha256 != model.weights_sha256() {
+            return Err(mismatch(model.weights_sha256().to_string()));
+        }
+        Ok(())
+    }
+
+    /// The output mapping applied to pooled vectors: class probabilities (softmax), or the
+    /// regression value in label units.
+    pub fn outputs(&self, embeddings: &Embeddings) -> Predictions {
+        let width = self.manifest.outputs();
+        let mut values = self.head.forward(&embeddings.values);
+        for (row, valid) in values.chunks_exact_mut(width).zip(&embeddings.valid) {
+            if !valid {
+                row.fill(0.0);
+            } else if self.manifest.kind == Kind::Regression {
+                let (mean, std) = (
+                    self.manifest.label_mean.unwrap_or(0.0),
+                    self.manifest.label_std.unwrap_or(1.0),
+                );
+                row[0] = (f64::from(row[0]) * std + mean) as f32;
+            } else {
+                head::softmax(row);
+            }
+        }
+        Predictions {
+            width,
+            values,
+            valid: embeddings.valid.clone(),
+        }
+    }
+
+    /// Predictions for `sequences`, by `model` (the base model with this predictor's Θ).
+    pub fn predict<'a>(
+        &self,
+        model: &ReprogrammedModel,
+        sequences: impl IntoIterator<Item = Option<&'a str>>,
+        policy: InvalidResidue,
+    ) -> Result<Predictions> {
+        Ok(self.outputs(&model.embed(sequences, policy)?))
+    }
+}
+
+/// Writes `path` through a temporary file in the same folder and a rename, so that a crash
+/// never leaves half a file.
+pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    write(&tmp)?;
+    std::fs::rename(&tmp, path).map_err(|source| PredictorError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}

@@ -1,0 +1,349 @@
+//! Labelled sequences for training and evaluation: read from CSV / Parquet (`sequence`, `label`
+//! and optionally `id` columns), FASTA (`label=` in the description) or any SQL query, through
+//! the same DataFusion session as `r2dl sql`; then split and subsampled, stratified and seeded.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::prelude::SessionContext;
+use sha2::{Digest, Sha256};
+
+use super::error::{Result, TrainError};
+use super::rng::Rng;
+use crate::datasource::is_fasta_name;
+use crate::predictor::Kind;
+
+/// Where labelled rows come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataSource {
+    /// A CSV, Parquet or FASTA file.
+    File(PathBuf),
+    /// A SQL query returning `sequence` and `label` columns.
+    Query(String),
+}
+
+impl fmt::Display for DataSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataSource::File(path) => write!(f, "{}", path.display()),
+            DataSource::Query(sql) => write!(f, "query `{sql}`"),
+        }
+    }
+}
+
+impl DataSource {
+    /// The query that reads this source.
+    fn sql(&self) -> String {
+        match self {
+            DataSource::Query(sql) => sql.clone(),
+            DataSource::File(path) => {
+                let name = path.to_string_lossy().replace('\'', "''");
+                if is_fasta_name(&name) {
+                    format!(
+                        "SELECT id, sequence, regexp_match(description, '(?:^|\\s)label=(\\S+)')[1] AS label FROM '{name}'"
+                    )
+                } else {
+                    format!("SELECT * FROM '{name}'")
+                }
+            }
+        }
+    }
+}
+
+/// Labelled rows as read, in source order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LabelledRows {
+    /// The file or query, for messages and the manifest.
+    pub source: String,
+    /// Record ids, when the source has them.
+    pub ids: Option<Vec<String>>,
+    /// The sequences.
+    pub sequences: Vec<String>,
+    /// The labels, as text.
+    pub labels: Vec<String>,
+}
+
+impl LabelledRows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.sequences.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.sequences.is_empty()
+    }
+
+    /// The id of row `i`, if the source has ids.
+    pub fn id(&self, i: usize) -> Option<String> {
+        self.ids.as_ref().map(|ids| ids[i].clone())
+    }
+
+    /// The rows at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Self {
+        Self {
+            source: self.source.clone(),
+            ids: self
+                .ids
+                .as_ref()
+                .map(|ids| indices.iter().map(|&i| ids[i].clone()).collect()),
+            sequences: indices.iter().map(|&i| self.sequences[i].clone()).collect(),
+            labels: indices.iter().map(|&i| self.labels[i].clone()).collect(),
+        }
+    }
+
+    /// SHA-256 over `sequence \t label \n` of every row, in order.
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = Sha256::new();
+        for (s, l) in self.sequences.iter().zip(&self.labels) {
+            hasher.update(s.as_bytes());
+            hasher.update(b"\t");
+            hasher.update(l.as_bytes());
+            hasher.update(b"\n");
+        }
+        hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// An error about row `i`.
+    pub fn record_error(&self, i: usize, message: String) -> TrainError {
+        TrainError::Record {
+            source_name: self.source.clone(),
+            record: i + 1,
+            id: self.id(i),
+            message,
+        }
+    }
+}
+
+/// Reads `source` through `ctx` (a session with r2dl's file tables).
+pub async fn read_labelled(ctx: &SessionContext, source: &DataSource) -> Result<LabelledRows> {
+    let source_name = source.to_string();
+    let query_error = |error| TrainError::Query {
+        source_name: source_name.clone(),
+        error: Box::new(error),
+    };
+    let batches = ctx
+        .sql(&source.sql())
+        .await
+        .map_err(query_error)?
+        .collect()
+        .await
+        .map_err(query_error)?;
+    let mut rows = LabelledRows {
+        source: source_name.clone(),
+        ..Default::default()
+    };
+    let schema = match batches.first() {
+        Some(batch) => batch.schema(),
+        None => {
+            return Err(TrainError::Data {
+                source_name,
+                message: "has no rows".into(),
+            });
+        }
+    };
+    for column in ["sequence", "label"] {
+        if schema.column_with_name(column).is_none() {
+            return Err(TrainError::Data {
+                source_name,
+                message: format!(
+                    "has no `{column}` column (it has: {}); labelled data needs `sequence` and `label`",
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+    }
+    let has_ids = schema.column_with_name("id").is_some();
+    let mut ids = Vec::new();
+    for batch in &batches {
+        let text = |name: &str| strings(batch, name, &source_name);
+        let (sequences, labels) = (text("sequence")?, text("label")?);
+        let batch_ids = if has_ids {
+            text("id")?
+        } else {
+            vec![None; batch.num_rows()]
+        };
+        for ((sequence, label), id) in sequences.into_iter().zip(labels).zip(batch_ids) {
+            let record = rows.sequences.len() + 1;
+            let missing = |what: &str| TrainError::Record {
+                source_name: source_name.clone(),
+                record,
+                id: id.clone(),
+                message: format!("has no {what}"),
+            };
+            let sequence = sequence.ok_or_else(|| missing("sequence"))?;
+            let label = label.filter(|l| !l.trim().is_empty()).ok_or_else(|| {
+                missing(
+                    if matches!(source, DataSource::File(p) if is_fasta_name(&p.to_string_lossy())) {
+                        "label (FASTA records need `label=VALUE` in the description)"
+                    } else {
+                        "label"
+                    },
+                )
+            })?;
+            rows.sequences.push(sequence);
+            rows.labels.push(label.trim().to_string());
+            ids.push(id.unwrap_or_default());
+        }
+    }
+    rows.ids = has_ids.then_some(ids);
+    Ok(rows)
+}
+
+/// Column `name` of `batch` as optional strings (numbers are formatted).
+fn strings(batch: &RecordBatch, name: &str, source_name: &str) -> Result<Vec<Option<String>>> {
+    let fail = |message: String| TrainError::Data {
+        source_name: source_name.to_string(),
+        message,
+    };
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| fail(format!("has no `{name}` column")))?;
+    let column = cast(column, &DataType::Utf8).map_err(|e| fail(format!("column `{name}`: {e}")))?;
+    let column = column.as_string::<i32>();
+    Ok((0..column.len())
+        .map(|i| column.is_valid(i).then(|| column.value(i).to_string()))
+        .collect())
+}
+
+/// What the labels say about the task: numbers with more than two values are a regression,
+/// two values a binary task, more text values a multi-class one.
+pub fn infer_kind(labels: &[String]) -> Kind {
+    let mut distinct: Vec<&str> = labels.iter().map(String::as_str).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let numeric = labels.iter().all(|l| l.parse::<f64>().is_ok_and(f64::is_finite));
+    match distinct.len() {
+        2 => Kind::Binary,
+        _ if numeric => Kind::Regression,
+        _ => Kind::Multiclass,
+    }
+}
+
+/// The positive class of two labels: the one whose negation the other spells (`AMP`/`nonAMP`,
+/// `toxic`/`nontoxic`, `soluble`/`insoluble`), else `1`, `true`, `yes` or `positive`, else the
+/// second in sorted order.
+pub fn positive_label(labels: &[String; 2]) -> String {
+    let negates = |neg: &str, pos: &str| {
+        let (neg, pos) = (neg.to_ascii_lowercase(), pos.to_ascii_lowercase());
+        ["non", "non_", "non-", "not", "not_", "not-", "in", "un"]
+            .iter()
+            .any(|prefix| neg.strip_prefix(prefix) == Some(pos.as_str()))
+    };
+    for (a, b) in [(0, 1), (1, 0)] {
+        if negates(&labels[a], &labels[b]) {
+            return labels[b].clone();
+        }
+    }
+    for (a, b) in [(0, 1), (1, 0)] {
+        if ["1", "true", "yes", "positive", "pos"].contains(&labels[a].to_ascii_lowercase().as_str())
+            && !["1", "true", "yes", "positive", "pos"].contains(&labels[b].to_ascii_lowercase().as_str())
+        {
+            return labels[a].clone();
+        }
+    }
+    labels[1].clone()
+}
+
+/// `take` of the row indices `0..labels.len()`, drawn with `rng` and stratified by label (each
+/// label keeps its share, rounded, at least one row when it has any); the rest follow. Returns
+/// (taken, rest), each in source order.
+pub fn stratified_split(labels: &[String], take: usize, stratify: bool, rng: &mut Rng) -> (Vec<usize>, Vec<usize>) {
+    let n = labels.len();
+    let take = take.min(n);
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    if stratify {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| labels[a].cmp(&labels[b]));
+        for i in order {
+            match groups.last_mut() {
+                Some((label, members)) if *label == labels[i] => members.push(i),
+                _ => groups.push((&labels[i], vec![i])),
+            }
+        }
+    } else {
+        groups.push(("", (0..n).collect()));
+    }
+    let mut taken = Vec::with_capacity(take);
+    let mut quotas: Vec<usize> = groups
+        .iter()
+        .map(|(_, m)| ((m.len() * take) as f64 / n.max(1) as f64).round() as usize)
+        .map(|q| q.max(usize::from(take > 0)))
+        .collect();
+    // fix rounding so that the quotas add up to `take`
+    while quotas.iter().sum::<usize>() > take {
+        let largest = (0..quotas.len()).max_by_key(|&g| quotas[g]).unwrap_or(0);
+        quotas[largest] -= 1;
+    }
+    while quotas.iter().sum::<usize>() < take {
+        let roomiest = (0..quotas.len())
+            .max_by_key(|&g| groups[g].1.len() - quotas[g])
+            .unwrap_or(0);
+        quotas[roomiest] += 1;
+    }
+    for ((_, members), quota) in groups.iter_mut().zip(quotas) {
+        rng.shuffle(members);
+        taken.extend_from_slice(&members[..quota.min(members.len())]);
+    }
+    taken.sort_unstable();
+    let mut is_taken = vec![false; n];
+    taken.iter().for_each(|&i| is_taken[i] = true);
+    let rest = (0..n).filter(|&i| !is_taken[i]).collect();
+    (taken, rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(spec: &[(&str, usize)]) -> Vec<String> {
+        spec.iter()
+            .flat_map(|(l, n)| std::iter::repeat_n(l.to_string(), *n))
+            .collect()
+    }
+
+    #[test]
+    fn kinds_and_positive_labels() {
+        assert_eq!(infer_kind(&labels(&[("AMP", 3), ("nonAMP", 2)])), Kind::Binary);
+        assert_eq!(infer_kind(&labels(&[("0", 3), ("1", 2)])), Kind::Binary);
+        assert_eq!(
+            infer_kind(&labels(&[("0.5", 1), ("0.25", 1), ("1e-3", 1)])),
+            Kind::Regression
+        );
+        assert_eq!(infer_kind(&labels(&[("a", 1), ("b", 1), ("c", 1)])), Kind::Multiclass);
+        let pair = |a: &str, b: &str| positive_label(&[a.to_string(), b.to_string()]);
+        assert_eq!(pair("AMP", "nonAMP"), "AMP");
+        assert_eq!(pair("nontoxic", "toxic"), "toxic");
+        assert_eq!(pair("insoluble", "soluble"), "soluble");
+        assert_eq!(pair("binder", "nonbinder"), "binder");
+        assert_eq!(pair("0", "1"), "1");
+        assert_eq!(pair("cat", "dog"), "dog");
+    }
+
+    #[test]
+    fn stratified_split_keeps_shares_and_is_seeded() {
+        let labels = labels(&[("a", 80), ("b", 20)]);
+        let (taken, rest) = stratified_split(&labels, 10, true, &mut Rng::new(3, 0));
+        assert_eq!(taken.len(), 10);
+        assert_eq!(rest.len(), 90);
+        assert_eq!(taken.iter().filter(|&&i| labels[i] == "b").count(), 2);
+        let (again, _) = stratified_split(&labels, 10, true, &mut Rng::new(3, 0));
+        assert_eq!(taken, again);
+        let (other, _) = stratified_split(&labels, 10, true, &mut Rng::new(4, 0));
+        assert_ne!(taken, other);
+        // a rare class still gets a row
+        let rare = super::tests::labels(&[("a", 99), ("b", 1)]);
+        let (taken, _) = stratified_split(&rare, 5, true, &mut Rng::new(1, 0));
+        assert!(taken.iter().any(|&i| rare[i] == "b"));
+        let (all, none) = stratified_split(&rare, 500, false, &mut Rng::new(1, 0));
+        assert_eq!((all.len(), none.len()), (100, 0));
+    }
+}

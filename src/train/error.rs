@@ -1,0 +1,68 @@
+//! Errors of training and of reading labelled data.
+
+use std::path::PathBuf;
+
+/// What can go wrong reading labelled data or training a predictor.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A record of the labelled data is unusable.
+    #[error("{source_name}: record {record}{}: {message}", id.as_ref().map(|i| format!(" (id {i})")).unwrap_or_default())]
+    Record {
+        /// The file or query.
+        source_name: String,
+        /// 1-based record number.
+        record: usize,
+        /// The record's id, when the source has one.
+        id: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// The labelled data as a whole is unusable.
+    #[error("{source_name}: {message}")]
+    Data {
+        /// The file or query.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading the data failed.
+    #[error("{source_name}: {error}")]
+    Query {
+        /// The file or query.
+        source_name: String,
+        /// DataFusion's error.
+        error: Box<datafusion::error::DataFusionError>,
+    },
+    /// A setting is unusable.
+    #[error("{0}")]
+    Settings(String),
+    /// Training was interrupted; it resumes from the checkpoint.
+    #[error("interrupted; the checkpoint in {} resumes with `r2dl train … --resume`", dir.display())]
+    Interrupted {
+        /// The output folder holding the checkpoint.
+        dir: PathBuf,
+    },
+    /// The checkpoint cannot be resumed.
+    #[error("{}: {message}", path.display())]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    /// A predictor file failed.
+    #[error(transparent)]
+    Predictor(Box<crate::predictor::PredictorError>),
+}
+
+impl From<crate::predictor::PredictorError> for TrainError {
+    fn from(error: crate::predictor::PredictorError) -> Self {
+        TrainError::Predictor(Box::new(error))
+    }
+}
+
+/// Result with [`TrainError`].
+pub type Result<T, E = TrainError> = std::result::Result<T, E>;

@@ -1,0 +1,855 @@
+//! The R2DL training loop: Adam on V_T (the protein-token embeddings) and the output mapping,
+//! cross-entropy or MSE through the frozen encoder ([`crate::model::Tape`]); every
+//! `recode_every` steps and at each epoch's end V_T is re-coded over the English embeddings V_S
+//! by OMP with `k` non-zeros per row (Θ), and V_T becomes `Θ · V_S`. Early stopping on the
+//! validation score of the re-coded (sparse) model; a checkpoint after every epoch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::adam::Adam;
+use super::data::{LabelledRows, positive_label, stratified_split};
+use super::error::{Result, TrainError};
+use super::evaluate::evaluate;
+use super::rng::Rng;
+use crate::model::{Dictionary, InvalidResidue, NUM_RESIDUES, ReprogrammedModel, Theta, tokenize_residues};
+use crate::predictor::metrics::Metrics;
+use crate::predictor::{
+    BaseModel, Head, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, Predictor, Sparsity, TrainingData, TrainingLog,
+    write_atomically,
+};
+
+/// What to train.
+#[derive(Debug, Clone)]
+pub struct TrainSpec {
+    /// The predictor's name (`predict_<name>`).
+    pub name: String,
+    /// The task, or `None` to infer it from the labels.
+    pub kind: Option<Kind>,
+    /// The positive class of a binary task, or `None` to infer it.
+    pub positive: Option<String>,
+    /// Train on a stratified, seeded subsample of this many rows.
+    pub limit: Option<usize>,
+    /// Training settings.
+    pub hyper: HyperParameters,
+    /// The output folder (also holds the checkpoint).
+    pub out: PathBuf,
+    /// Continue from the checkpoint in `out`.
+    pub resume: bool,
+}
+
+/// The labelled data: training rows and optional validation and test rows.
+#[derive(Debug, Clone)]
+pub struct Datasets {
+    /// Training rows.
+    pub train: LabelledRows,
+    /// Validation rows; `None` holds out a seeded stratified share of `train`.
+    pub valid: Option<LabelledRows>,
+    /// Test rows, evaluated once at the end.
+    pub test: Option<LabelledRows>,
+}
+
+/// What training reports as it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// Training starts (or resumes at `first_epoch`, 1-based).
+    Start {
+        /// Most epochs.
+        epochs: usize,
+        /// Steps per epoch.
+        steps_per_epoch: usize,
+        /// The first epoch to run.
+        first_epoch: usize,
+    },
+    /// One optimiser step finished.
+    Step {
+        /// 1-based epoch.
+        epoch: usize,
+        /// Mean training loss of the epoch so far.
+        loss: f64,
+    },
+    /// An epoch finished and was validated.
+    Epoch {
+        /// 1-based epoch.
+        epoch: usize,
+        /// Its validation score.
+        score: f64,
+        /// The best score so far.
+        best: f64,
+        /// Seconds it took.
+        seconds: f64,
+    },
+}
+
+/// A training example: residue tokens and its target.
+struct Example {
+    tokens: Vec<u8>,
+    target: f32,
+}
+
+/// The task as training needs it.
+struct Task {
+    kind: Kind,
+    labels: Vec<String>,
+    positive: Option<String>,
+    mean: f64,
+    std: f64,
+}
+
+impl Task {
+    fn outputs(&self) -> usize {
+        if self.kind == Kind::Regression {
+            1
+        } else {
+            self.labels.len()
+        }
+    }
+
+    /// The training target of row `i` of `rows`: a class index, or the standardised value.
+    fn target(&self, rows: &LabelledRows, i: usize) -> Result<f32> {
+        let label = &rows.labels[i];
+        if self.kind == Kind::Regression {
+            let value: f64 = label
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite())
+                .ok_or_else(|| rows.record_error(i, format!("label '{label}' is not a number")))?;
+            Ok(((value - self.mean) / self.std) as f32)
+        } else {
+            let class = self.labels.iter().position(|l| l == label).ok_or_else(|| {
+                rows.record_error(
+                    i,
+                    format!("label '{label}' is not one of the training labels {:?}", self.labels),
+                )
+            })?;
+            Ok(class as f32)
+        }
+    }
+}
+
+/// The validation score that early stopping maximises: AUROC (binary), accuracy (multi-class),
+/// Spearman (regression).
+pub fn score_of(kind: Kind, metrics: &Metrics) -> f64 {
+    let key = match kind {
+        Kind::Binary => "auroc",
+        Kind::Multiclass => "accuracy",
+        Kind::Regression => "spearman",
+    };
+    metrics
+        .get(key)
+        .copied()
+        .filter(|v| v.is_finite())
+        .unwrap_or(f64::NEG_INFINITY)
+}
+
+/// The trainable state: V_T, the output mapping and their optimiser states.
+struct State {
+    v_t: Vec<f32>,
+    head: Head,
+    adam_v_t: Adam,
+    adam_weight: Adam,
+    adam_bias: Adam,
+}
+
+/// Progress kept across epochs, saved with the checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckpointInfo {
+    /// Epochs finished.
+    epochs_done: usize,
+    steps: usize,
+    best_epoch: usize,
+    best_score: f64,
+    bad_epochs: usize,
+    seconds: f64,
+    /// Fingerprint of the training rows and settings: a checkpoint resumes only the same run.
+    run: String,
+}
+
+const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+const CHECKPOINT_INFO: &str = "checkpoint.json";
+const CHECKPOINT_BEST: &str = "checkpoint-best";
+
+/// Trains a predictor on `data` with the frozen `model` (on the CPU), reporting to `report`;
+/// stops early, with a resumable checkpoint, when `stop` becomes true.
+pub fn train(
+    model: &ReprogrammedModel,
+    data: &Datasets,
+    spec: &TrainSpec,
+    report: &mut dyn FnMut(Progress),
+    stop: &AtomicBool,
+) -> Result<Predictor> {
+    let hyper = &spec.hyper;
+    if hyper.batch_size == 0 || hyper.epochs == 0 || hyper.k == 0 || hyper.recode_every == 0 {
+        return Err(TrainError::Settings(
+            "epochs, batch size, k and recode-every must be positive".into(),
+        ));
+    }
+    let (encoder, base_table) = model
+        .packed()
+        .ok_or_else(|| TrainError::Settings("training runs on the CPU (the packed encoder); drop --device".into()))?;
+    let d = model.dim();
+    let table_rows = base_table.len() / d;
+
+    // the rows: subsample, validation split, task
+    let all = &data.train;
+    if all.is_empty() {
+        return Err(TrainError::Data {
+            source_name: all.source.clone(),
+            message: "has no rows".into(),
+        });
+    }
+    let kind = spec.kind.unwrap_or_else(|| super::data::infer_kind(&all.labels));
+    let stratify = kind != Kind::Regression;
+    let mut rng = Rng::new(hyper.seed, 0);
+    let pool = match spec.limit {
+        Some(n) if n < all.len() => all.select(&stratified_split(&all.labels, n, stratify, &mut rng).0),
+        _ => all.clone(),
+    };
+    let (train_rows, valid_rows, valid_source) = match &data.valid {
+        Some(valid) => (pool.clone(), valid.clone(), valid.source.clone()),
+        None => {
+            let n_valid = ((pool.len() as f64 * hyper.valid_fraction).round() as usize).clamp(1, pool.len() - 1);
+            if pool.len() < 2 {
+                return Err(TrainError::Settings(
+                    "need at least 2 rows to hold one out for validation".into(),
+                ));
+            }
+            let (valid, train) = stratified_split(&pool.labels, n_valid, stratify, &mut Rng::new(hyper.seed, 1));
+            (
+                pool.select(&train),
+                pool.select(&valid),
+                format!("{} of {}", valid.len(), all.source),
+            )
+        }
+    };
+    for rows in [Some(all), data.valid.as_ref(), data.test.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        examples(rows, None)?;
+    }
+    let task = task_of(kind, &train_rows, spec.positive.as_deref())?;
+    let train_set = examples(&train_rows, Some(&task))?;
+
+    // the manifest, completed as training goes
+    let vocab_size = model.encoder().config().vocab_size;
+    let mut manifest = Manifest {
+        format: MANIFEST_FORMAT.into(),
+        name: spec.name.clone(),
+        kind,
+        labels: task.labels.clone(),
+        positive_label: task.positive.clone(),
+        label_mean: (kind == Kind::Regression).then_some(task.mean),
+        label_std: (kind == Kind::Regression).then_some(task.std),
+        base_model: BaseModel {
+            name: model
+                .dir()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            weights_sha256: model.weights_sha256().into(),
+            hidden_size: d,
+            vocab_size,
+        },
+        sparsity: Sparsity {
+            method: "omp".into(),
+            k: hyper.k,
+            recode_every: hyper.recode_every,
+            nonzeros: 0,
+        },
+        hyper_parameters: hyper.clone(),
+        training_data: TrainingData {
+            source: all.source.clone(),
+            sha256: all.fingerprint(),
+            rows: all.len(),
+            limit: spec.limit,
+            train_rows: train_rows.len(),
+            valid_rows: valid_rows.len(),
+            valid_source,
+            test_source: data.test.as_ref().map(|t| t.source.clone()),
+        },
+        training: TrainingLog {
+            epochs_run: 0,
+            best_epoch: 0,
+            steps: 0,
+            seconds: 0.0,
+        },
+        metrics: BTreeMap::new(),
+        created_by: format!("r2dl {}", env!("CARGO_PKG_VERSION")),
+    };
+    let run = format!(
+        "{}|{}|{:?}|{}",
+        manifest.training_data.sha256,
+        serde_json::to_string(hyper).unwrap_or_default(),
+        spec.limit,
+        train_rows.fingerprint()
+    );
+
+    let v_s: Vec<f32> = model
+        .encoder()
+        .word_embeddings()
+        .flatten_all()
+        .and_then(|t| t.to_vec1())
+        .map_err(crate::model::ModelError::from)?;
+    let dictionary = Dictionary::new(v_s, d);
+    let one_hot = Theta::one_hot(model.english_tokens());
+    let mut state = State {
+        v_t: dictionary.reconstruct(&one_hot),
+        head: Head::zeros(task.outputs(), d),
+        adam_v_t: Adam::new(NUM_RESIDUES * d),
+        adam_weight: Adam::new(task.outputs() * d),
+        adam_bias: Adam::new(task.outputs()),
+    };
+    let mut info = CheckpointInfo {
+        epochs_done: 0,
+        steps: 0,
+        best_epoch: 0,
+        best_score: f64::NEG_INFINITY,
+        bad_epochs: 0,
+        seconds: 0.0,
+        run,
+    };
+    let mut best = Predictor {
+        manifest: manifest.clone(),
+        theta: one_hot,
+        head: state.head.clone(),
+    };
+    if spec.resume {
+        (state, info, best.theta, best.head) = load_checkpoint(&spec.out, &info.run, &state)?;
+    }
+
+    let steps_per_epoch = train_set.len().div_ceil(hyper.batch_size);
+    report(Progress::Start {
+        epochs: hyper.epochs,
+        steps_per_epoch,
+        first_epoch: info.epochs_done + 1,
+    });
+    while info.epochs_done < hyper.epochs && info.bad_epochs < hyper.patience.max(1) {
+        let epoch = info.epochs_done + 1;
+        let started = Instant::now();
+        let mut epoch_rng = Rng::new(hyper.seed, 1000 + epoch as u64);
+        let mut order: Vec<usize> = (0..train_set.len()).collect();
+        epoch_rng.shuffle(&mut order);
+        let mut loss_sum = 0.0;
+        for (step, batch) in order.chunks(hyper.batch_size).enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                return Err(TrainError::Interrupted { dir: spec.out.clone() });
+            }
+            let inputs: Vec<Vec<u32>> = batch
+                .iter()
+                .map(|&i| crop_ids(&train_set[i].tokens, hyper.max_length, &mut epoch_rng))
+                .collect();
+            let targets: Vec<f32> = batch.iter().map(|&i| train_set[i].target).collect();
+            let mut table = state.v_t.clone();
+            table.extend_from_slice(&base_table[NUM_RESIDUES * d..]);
+            let tape = encoder.record(&table, &inputs);
+            let logits = state.head.forward(tape.pooled());
+            let (loss, d_logits) = objective(kind, &logits, &targets, state.head.outputs());
+            let (d_weight, d_bias, d_pooled) = head_backward(&state.head, tape.pooled(), &d_logits);
+            let d_table = tape.backward(&d_pooled, table_rows);
+            state
+                .adam_v_t
+                .step(&mut state.v_t, &d_table[..NUM_RESIDUES * d], hyper.lr_theta, 0.0);
+            state
+                .adam_weight
+                .step(&mut state.head.weight, &d_weight, hyper.lr_head, hyper.weight_decay);
+            state.adam_bias.step(&mut state.head.bias, &d_bias, hyper.lr_head, 0.0);
+            info.steps += 1;
+            if info.steps.is_multiple_of(hyper.recode_every) {
+                state.v_t = dictionary.reconstruct(&recode(&dictionary, &state.v_t, hyper.k, vocab_size)?);
+            }
+            loss_sum += loss;
+            report(Progress::Step {
+                epoch,
+                loss: loss_sum / (step + 1) as f64,
+            });
+        }
+        let theta = recode(&dictionary, &state.v_t, hyper.k, vocab_size)?;
+        state.v_t = dictionary.reconstruct(&theta);
+        let candidate = Predictor {
+            manifest: manifest.clone(),
+            theta,
+            head: state.head.clone(),
+        };
+        let score = score_of(kind, &evaluate(&candidate, model, &valid_rows)?);
+        if score > info.best_score {
+            (info.best_score, info.best_epoch, info.bad_epochs) = (score, epoch, 0);
+            best.theta = candidate.theta;
+            best.head = candidate.head;
+        } else {
+            info.bad_epochs += 1;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        info.seconds += seconds;
+        info.epochs_done = epoch;
+        save_checkpoint(&spec.out, &state, &info, &best)?;
+        report(Progress::Epoch {
+            epoch,
+            score,
+            best: info.best_score,
+            seconds,
+        });
+    }
+
+    manifest.training = TrainingLog {
+        epochs_run: info.epochs_done,
+        best_epoch: info.best_epoch,
+        steps: info.steps,
+        seconds: info.seconds,
+    };
+    manifest.sparsity.nonzeros = best.theta.rows().iter().map(|r| r.indices.len()).sum();
+    best.manifest = manifest;
+    let valid_metrics = evaluate(&best, model, &valid_rows)?;
+    best.manifest.metrics.insert("valid".into(), valid_metrics);
+    if let Some(test) = &data.test {
+        let test_metrics = evaluate(&best, model, test)?;
+        best.manifest.metrics.insert("test".into(), test_metrics);
+    }
+    best.save(&spec.out)?;
+    // the run is complete: its checkpoint has nothing left to resume
+    for file in [CHECKPOINT_FILE, CHECKPOINT_INFO] {
+        let _ = std::fs::remove_file(spec.out.join(file));
+    }
+    let _ = std::fs::remove_dir_all(spec.out.join(CHECKPOINT_BEST));
+    Ok(best)
+}
+
+/// The task of `kind` from the training rows' labels.
+fn task_of(kind: Kind, rows: &LabelledRows, positive: Option<&str>) -> Result<Task> {
+    let mut labels: Vec<String> = rows.labels.clone();
+    labels.sort();
+    labels.dedup();
+    let data_error = |message: String| TrainError::Data {
+        source_name: rows.source.clone(),
+        message,
+    };
+    match kind {
+        Kind::Regression => {
+            let mut values = Vec::with_capacity(rows.len());
+            for (i, label) in rows.labels.iter().enumerate() {
+                match label.parse::<f64>() {
+                    Ok(v) if v.is_finite() => values.push(v),
+                    _ => return Err(rows.record_error(i, format!("label '{label}' is not a number"))),
+                }
+            }
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            let variance = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / values.len() as f64;
+            Ok(Task {
+                kind,
+                labels: Vec::new(),
+                positive: None,
+                mean,
+                std: variance.sqrt().max(1e-12),
+            })
+        }
+        Kind::Binary => {
+            let [a, b] = <[String; 2]>::try_from(labels.clone()).map_err(|_| {
+                data_error(format!(
+                    "a binary task needs exactly 2 labels, the training rows have {}: {labels:?}",
+                    labels.len()
+                ))
+            })?;
+            let pair = [a, b];
+            let positive = match positive {
+                Some(p) if pair.iter().any(|l| l == p) => p.to_string(),
+                Some(p) => return Err(data_error(format!("positive label '{p}' is not among {pair:?}"))),
+                None => positive_label(&pair),
+            };
+            Ok(Task {
+                kind,
+                labels: pair.to_vec(),
+                positive: Some(positive),
+                mean: 0.0,
+                std: 1.0,
+            })
+        }
+        Kind::Multiclass if labels.len() < 2 => Err(data_error(format!(
+            "classification needs at least 2 labels, the training rows have {labels:?}"
+        ))),
+        Kind::Multiclass => Ok(Task {
+            kind,
+            labels,
+            positive: None,
+            mean: 0.0,
+            std: 1.0,
+        }),
+    }
+}
+
+/// The rows as residue tokens and targets (0 without a task); a bad residue is an error naming
+/// the record.
+fn examples(rows: &LabelledRows, task: Option<&Task>) -> Result<Vec<Example>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, sequence) in rows.sequences.iter().enumerate() {
+        let mut tokens = Vec::new();
+        match tokenize_residues(sequence, InvalidResidue::Error, &mut tokens) {
+            Ok(true) => {}
+            Ok(false) => return Err(rows.record_error(i, "has an empty sequence".into())),
+            Err(bad) => {
+                return Err(rows.record_error(
+                    i,
+                    format!(
+                        "invalid residue {:?} at position {} of the sequence",
+                        bad.character,
+                        bad.position + 1
+                    ),
+                ));
+            }
+        }
+        let target = match task {
+            Some(task) => task.target(rows, i)?,
+            None => 0.0,
+        };
+        out.push(Example { tokens, target });
+    }
+    Ok(out)
+}
+
+/// `[CLS] tokens [SEP]` input-table ids, a random window of `max_length` residues when longer.
+fn crop_ids(tokens: &[u8], max_length: usize, rng: &mut Rng) -> Vec<u32> {
+    let (start, len) = if tokens.len() > max_length {
+        (rng.below(tokens.len() - max_length + 1), max_length)
+    } else {
+        (0, tokens.len())
+    };
+    let cls = NUM_RESIDUES as u32;
+    std::iter::once(cls)
+        .chain(tokens[start..start + len].iter().map(|&t| u32::from(t)))
+        .chain(std::iter::once(cls + 1))
+        .collect()
+}
+
+/// Mean loss and `∂loss/∂logits` of a batch: softmax cross-entropy against class indices, or the
+/// squared error against standardised values.
+fn objective(kind: Kind, logits: &[f32], targets: &[f32], outputs: usize) -> (f64, Vec<f32>) {
+    let n = targets.len() as f32;
+    let mut grad = logits.to_vec();
+    let mut loss = 0.0;
+    for (row, &target) in grad.chunks_exact_mut(outputs).zip(targets) {
+        if kind == Kind::Regression {
+            let error = row[0] - target;
+            loss += f64::from(error * error);
+            row[0] = 2.0 * error / n;
+        } else {
+            crate::predictor::softmax(row);
+            let class = target as usize;
+            loss -= f64::from(row[class].max(1e-12).ln());
+            row[class] -= 1.0;
+            row.iter_mut().for_each(|g| *g /= n);
+        }
+    }
+    (loss / f64::from(n), grad)
+}
+
+/// Gradients of the output mapping's weight and bias, and of the pooled vectors.
+fn head_backward(head: &Head, pooled: &[f32], d_logits: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (d, outputs) = (head.dim, head.outputs());
+    let mut d_weight = vec![0f32; outputs * d];
+    let mut d_bias = vec![0f32; outputs];
+    let mut d_pooled = vec![0f32; pooled.len()];
+    for ((x, g), dx) in pooled
+        .chunks_exact(d)
+        .zip(d_logits.chunks_exact(outputs))
+        .zip(d_pooled.chunks_exact_mut(d))
+    {
+        for (c, &gc) in g.iter().enumerate() {
+            d_bias[c] += gc;
+            let w = &head.weight[c * d..(c + 1) * d];
+            let dw = &mut d_weight[c * d..(c + 1) * d];
+            for i in 0..d {
+                dw[i] += gc * x[i];
+                dx[i] += gc * w[i];
+            }
+        }
+    }
+    (d_weight, d_bias, d_pooled)
+}
+
+/// Θ from V_T by OMP.
+fn recode(dictionary: &Dictionary, v_t: &[f32], k: usize, vocab: usize) -> Result<Theta> {
+    Ok(Theta::from_rows(dictionary.code(v_t, k), vocab)?)
+}
+
+fn tensor(values: &[f32]) -> candle_core::Result<Tensor> {
+    Tensor::new(values, &Device::Cpu)
+}
+
+/// Writes the state, the best predictor so far and the progress into `dir`.
+fn save_checkpoint(dir: &Path, state: &State, info: &CheckpointInfo, best: &Predictor) -> Result<()> {
+    let path = dir.join(CHECKPOINT_FILE);
+    let checkpoint_error = |e: candle_core::Error| TrainError::Checkpoint {
+        path: path.clone(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| TrainError::Checkpoint {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let best_dir = dir.join(CHECKPOINT_BEST);
+    best.save(&best_dir)?;
+    let named = [
+        ("v_t", &state.v_t),
+        ("head.weight", &state.head.weight),
+        ("head.bias", &state.head.bias),
+        ("adam.v_t.m", &state.adam_v_t.m),
+        ("adam.v_t.v", &state.adam_v_t.v),
+        ("adam.weight.m", &state.adam_weight.m),
+        ("adam.weight.v", &state.adam_weight.v),
+        ("adam.bias.m", &state.adam_bias.m),
+        ("adam.bias.v", &state.adam_bias.v),
+    ];
+    let mut tensors = std::collections::HashMap::new();
+    for (name, values) in named {
+        tensors.insert(name.to_string(), tensor(values).map_err(checkpoint_error)?);
+    }
+    let t = Tensor::new(
+        &[state.adam_v_t.t, state.adam_weight.t, state.adam_bias.t],
+        &Device::Cpu,
+    )
+    .map_err(checkpoint_error)?;
+    tensors.insert("adam.t".into(), t);
+    write_atomically(&path, |tmp| {
+        candle_core::safetensors::save(&tensors, tmp).map_err(|e| crate::predictor::PredictorError::Weights {
+            path: tmp.to_path_buf(),
+            message: e.to_string(),
+        })
+    })?;
+    let info_path = dir.join(CHECKPOINT_INFO);
+    let text = serde_json::to_string_pretty(info).unwrap_or_default();
+    write_atomically(&info_path, |tmp| {
+        std::fs::write(tmp, text).map_err(|source| crate::predictor::PredictorError::Io {
+            path: tmp.to_path_buf(),
+            source,
+        })
+    })?;
+    Ok(())
+}
+
+/// Reads the checkpoint in `dir`; it must come from the same run (data and settings).
+fn load_checkpoint(dir: &Path, run: &str, shape: &State) -> Result<(State, CheckpointInfo, Theta, Head)> {
+    let info_path = dir.join(CHECKPOINT_INFO);
+    let bad = |path: &Path, message: String| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(&info_path)
+        .map_err(|e| bad(&info_path, format!("{e}; nothing to resume (train without --resume)")))?;
+    let info: CheckpointInfo = serde_json::from_str(&text).map_err(|e| bad(&info_path, e.to_string()))?;
+    if info.run != run {
+        return Err(bad(
+            &info_path,
+            "comes from another run (different data, limit or settings); train without --resume".into(),
+        ));
+    }
+    let path = dir.join(CHECKPOINT_FILE);
+    let tensors = candle_core::safetensors::load(&path, &Device::Cpu).map_err(|e| bad(&path, e.to_string()))?;
+    let get = |name: &str, len: usize| -> Result<Vec<f32>> {
+        let values: Vec<f32> = tensors
+            .get(name)
+            .ok_or_else(|| bad(&path, format!("no tensor '{name}'")))?
+            .to_vec1()
+            .map_err(|e| bad(&path, e.to_string()))?;
+        if values.len() != len {
+            return Err(bad(
+                &path,
+                format!("'{name}' has {} values, expected {len}", values.len()),
+            ));
+        }
+        Ok(values)
+    };
+    let t: Vec<u32> = tensors
+        .get("adam.t")
+        .ok_or_else(|| bad(&path, "no tensor 'adam.t'".into()))?
+        .to_vec1()
+        .map_err(|e| bad(&path, e.to_string()))?;
+    let [t_v_t, t_weight, t_bias] =
+        <[u32; 3]>::try_from(t).map_err(|_| bad(&path, "'adam.t' needs 3 values".into()))?;
+    let (n_v_t, n_weight, n_bias) = (shape.v_t.len(), shape.head.weight.len(), shape.head.bias.len());
+    let state = State {
+        v_t: get("v_t", n_v_t)?,
+        head: Head {
+            weight: get("head.weight", n_weight)?,
+            bias: get("head.bias", n_bias)?,
+            dim: shape.head.dim,
+        },
+        adam_v_t: Adam {
+            m: get("adam.v_t.m", n_v_t)?,
+            v: get("adam.v_t.v", n_v_t)?,
+            t: t_v_t,
+        },
+        adam_weight: Adam {
+            m: get("adam.weight.m", n_weight)?,
+            v: get("adam.weight.v", n_weight)?,
+            t: t_weight,
+        },
+        adam_bias: Adam {
+            m: get("adam.bias.m", n_bias)?,
+            v: get("adam.bias.v", n_bias)?,
+            t: t_bias,
+        },
+    };
+    let best = Predictor::load(&dir.join(CHECKPOINT_BEST))?;
+    Ok((state, info, best.theta, best.head))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use candle_core::Device;
+
+    use super::*;
+    use crate::model::testing::write_tiny_bert;
+
+    /// Separable rows: basic residues are `pos`, acidic ones `neg`.
+    fn rows(n: usize, seed: u64) -> LabelledRows {
+        let mut rng = Rng::new(seed, 9);
+        let mut rows = LabelledRows {
+            source: format!("synthetic-{seed}"),
+            ..Default::default()
+        };
+        for i in 0..n {
+            let (alphabet, label) = if i % 2 == 0 { (b"KRHA", "pos") } else { (b"DESA", "neg") };
+            let len = 4 + rng.below(5);
+            let sequence: String = (0..len).map(|_| alphabet[rng.below(4)] as char).collect();
+            rows.sequences.push(sequence);
+            rows.labels.push(label.into());
+        }
+        rows
+    }
+
+    fn spec(out: &Path) -> TrainSpec {
+        TrainSpec {
+            name: "tiny".into(),
+            kind: None,
+            positive: None,
+            limit: None,
+            hyper: HyperParameters {
+                epochs: 4,
+                batch_size: 8,
+                lr_theta: 0.05,
+                lr_head: 0.05,
+                k: 3,
+                recode_every: 2,
+                patience: 10,
+                ..Default::default()
+            },
+            out: out.to_path_buf(),
+            resume: false,
+        }
+    }
+
+    #[test]
+    fn training_learns_is_deterministic_sparse_and_resumable() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_bert(dir.path(), "", 3).unwrap();
+        let model = ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap();
+        let data = Datasets {
+            train: rows(64, 1),
+            valid: None,
+            test: Some(rows(40, 2)),
+        };
+        let out = tempfile::tempdir().unwrap();
+        let never = AtomicBool::new(false);
+        let mut epochs = Vec::new();
+        let first = train(&model, &data, &spec(out.path()), &mut |p| epochs.push(p), &never).unwrap();
+        let m = &first.manifest;
+        assert_eq!((m.kind, m.positive_label.as_deref()), (Kind::Binary, Some("pos")));
+        assert_eq!((m.training_data.train_rows, m.training_data.valid_rows), (58, 6));
+        assert!(m.metrics["test"]["auroc"] > 0.9, "{:?}", m.metrics);
+        assert!(first.theta.rows().iter().all(|r| r.indices.len() <= 3));
+        assert!(first.theta != Theta::one_hot(model.english_tokens()), "Θ moved");
+        assert_eq!(epochs.iter().filter(|p| matches!(p, Progress::Epoch { .. })).count(), 4);
+        // what was saved loads back as the same predictor, with no checkpoint left behind
+        let loaded = Predictor::load(out.path()).unwrap();
+        assert_eq!((&loaded.theta, &loaded.head), (&first.theta, &first.head));
+        let mut manifest = loaded.manifest.clone();
+        for (split, metrics) in &first.manifest.metrics {
+            for (name, value) in metrics {
+                assert!((manifest.metrics[split][name] - value).abs() < 1e-12, "{split} {name}");
+            }
+        }
+        manifest.metrics = first.manifest.metrics.clone();
+        assert_eq!(manifest, first.manifest);
+        assert!(!out.path().join(CHECKPOINT_FILE).exists());
+
+        // the same seed gives the same predictor
+        let again = train(&model, &data, &spec(out.path()), &mut |_| {}, &never).unwrap();
+        assert_eq!((&again.theta, &again.head), (&first.theta, &first.head));
+
+        // interrupted after epoch 2, resumed: the same predictor as one uninterrupted run
+        let stop = AtomicBool::new(false);
+        let interrupted = train(
+            &model,
+            &data,
+            &spec(out.path()),
+            &mut |p| {
+                if matches!(p, Progress::Epoch { epoch: 2, .. }) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            },
+            &stop,
+        );
+        assert!(matches!(interrupted, Err(TrainError::Interrupted { .. })));
+        assert!(out.path().join(CHECKPOINT_FILE).exists());
+        let mut resumed_spec = spec(out.path());
+        resumed_spec.resume = true;
+        let mut starts = Vec::new();
+        let resumed = train(&model, &data, &resumed_spec, &mut |p| starts.push(p), &never).unwrap();
+        assert!(
+            matches!(starts[0], Progress::Start { first_epoch: 3, .. }),
+            "{:?}",
+            starts[0]
+        );
+        assert_eq!((&resumed.theta, &resumed.head), (&first.theta, &first.head));
+
+        // a checkpoint of other settings does not resume
+        stop.store(false, Ordering::Relaxed);
+        let interrupted = train(
+            &model,
+            &data,
+            &spec(out.path()),
+            &mut |p| {
+                if matches!(p, Progress::Epoch { epoch: 1, .. }) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            },
+            &stop,
+        );
+        assert!(matches!(interrupted, Err(TrainError::Interrupted { .. })));
+        let mut other = spec(out.path());
+        other.hyper.seed = 99;
+        other.resume = true;
+        let error = train(&model, &data, &other, &mut |_| {}, &never)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("another run"), "{error}");
+    }
+
+    #[test]
+    fn bad_rows_name_their_record() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_bert(dir.path(), "", 3).unwrap();
+        let model = ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap();
+        let mut train_rows = rows(10, 1);
+        train_rows.sequences[6] = "MK1T".into();
+        let data = Datasets {
+            train: train_rows,
+            valid: Some(rows(4, 2)),
+            test: None,
+        };
+        let out = tempfile::tempdir().unwrap();
+        let error = train(&model, &data, &spec(out.path()), &mut |_| {}, &AtomicBool::new(false))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("record 7") && error.contains("'1'") && error.contains("position 3"),
+            "{error}"
+        );
+    }
+}
