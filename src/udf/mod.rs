@@ -9,7 +9,7 @@ mod theta_pass;
 pub use embed::EmbedFunction;
 pub use options::{R2dlOptions, invalid_residue_policy};
 pub use predict::{PredictFunction, prediction_array, prediction_type};
-pub use theta_pass::{ThetaModel, theta_model};
+pub use theta_pass::{ThetaModel, theta_model, theta_passes};
 
 use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::datatypes::DataType;

@@ -4,6 +4,7 @@
 //! of a batch run the encoder once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use datafusion::arrow::array::{Array, ArrayRef};
@@ -31,6 +32,7 @@ impl ThetaModel {
             return Ok(Arc::clone(embeddings));
         }
         let values = super::sequences(sequences)?;
+        PASSES.fetch_add(1, Ordering::Relaxed);
         let embeddings = crate::model::run_on_compute_pool(|| self.model.embed(values.iter().copied(), policy))
             .map_err(super::model_error)?;
         let embeddings = Arc::new(embeddings);
@@ -42,6 +44,13 @@ impl ThetaModel {
     pub fn model(&self) -> &ReprogrammedModel {
         &self.model
     }
+}
+
+static PASSES: AtomicUsize = AtomicUsize::new(0);
+
+/// How many batches [`ThetaModel`]s of this process have encoded (cache hits excluded).
+pub fn theta_passes() -> usize {
+    PASSES.load(Ordering::Relaxed)
 }
 
 type Shared = Mutex<HashMap<ModelSpec, Vec<(Theta, Arc<ThetaModel>)>>>;
