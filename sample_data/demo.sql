@@ -33,3 +33,14 @@ SELECT id,
 FROM 'sample_data/sample.fasta'
 ORDER BY distance
 LIMIT 5;
+
+-- Trained predictors (udfs/, each a SQL function): the short sample sequences most likely to be
+-- antimicrobial, with their predicted toxicity
+SELECT id,
+       length(sequence) AS length,
+       round(predict_amp(sequence), 3) AS amp,
+       round(predict_toxicity(sequence), 3) AS toxicity
+FROM 'sample_data/sample.fasta'
+WHERE length(sequence) < 60
+ORDER BY amp DESC
+LIMIT 5;
