@@ -43,7 +43,7 @@ impl Default for BatchSettings {
 pub enum Engine {
     /// The packed CPU encoder (no padding, fused kernels): the default on the CPU.
     Packed,
-    /// The candle encoder on padded batches: the path for CUDA and for training.
+    /// The candle encoder on padded batches: the path for CUDA.
     Candle,
 }
 
