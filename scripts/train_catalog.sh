@@ -22,7 +22,7 @@ for t in ${tasks[@]}; do
     toxicity) train toxicity 6 ;;
     antibody_affinity) train antibody_affinity 3 ;;
     # long proteins: train on random 128-residue windows (prediction still sees whole sequences)
-    solubility_esol) train solubility_esol 3 --max-length 128 ;;
-    solubility) train solubility 2 --max-length 128 ;;
+    solubility_esol) train solubility_esol 6 --max-length 128 ;;
+    solubility) train solubility 4 --max-length 128 ;;
   esac
 done

@@ -454,3 +454,70 @@ fn training_errors_name_the_record() {
     let error = fails(&["train", "--name", "Bad-Name", "--train", arg(&csv)]);
     assert!(error.contains("predict_<name>"), "{error}");
 }
+
+/// Ctrl-C (SIGINT) stops training between steps with a message; the checkpoint of the last
+/// finished epoch resumes, also with a different epoch budget.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_leaves_a_checkpoint_that_resumes() {
+    use std::io::{BufRead, BufReader};
+
+    let data = shared_data().join("toxicity");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("tox");
+    let train = |epochs: &str, resume: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_r2dl"));
+        command.current_dir(root()).stdin(Stdio::null()).args([
+            "train",
+            "--name",
+            "tox",
+            "--train",
+            arg(&data.join("train.csv")),
+            "--limit",
+            "40",
+            "--batch-size",
+            "12",
+            "--epochs",
+            epochs,
+            "--out",
+            arg(&out),
+        ]);
+        if resume {
+            command.arg("--resume");
+        }
+        command
+    };
+    let mut child = train("1000", false)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("r2dl runs");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    while !seen.contains("epoch 2:") {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).expect("stderr") > 0, "ended early:\n{seen}");
+        seen.push_str(&line);
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("stderr");
+    let status = child.wait().expect("r2dl ends");
+    assert!(!status.success(), "an interrupted run fails:\n{rest}");
+    assert!(
+        rest.contains("interrupted after epoch") && rest.contains("--resume"),
+        "{seen}{rest}"
+    );
+    assert!(out.join("checkpoint.json").exists() && !out.join("manifest.json").exists());
+
+    // resumed with a budget of 3 epochs, it finishes from where it stopped
+    let resumed = train("3", true).output().expect("r2dl runs");
+    let log = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{log}");
+    assert!(!log.contains("epoch 1:") && log.contains("epoch 3:"), "{log}");
+    assert!(!out.join("checkpoint.json").exists() && out.join("manifest.json").exists());
+}

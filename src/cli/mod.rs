@@ -110,10 +110,10 @@ pub struct TrainArgs {
     /// Sequences per step [default: 32].
     #[arg(long, value_name = "N")]
     batch_size: Option<usize>,
-    /// Learning rate of V_T = Θ·V_S [default: 0.002].
+    /// Learning rate of V_T = Θ·V_S [default: 0.01].
     #[arg(long)]
     lr: Option<f32>,
-    /// Learning rate of the output mapping [default: 0.003].
+    /// Learning rate of the output mapping [default: 0.01].
     #[arg(long)]
     head_lr: Option<f32>,
     /// Non-zeros per row of Θ (OMP sparsity) [default: 16].

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -72,8 +72,9 @@ pub async fn run_train(args: TrainArgs) -> Result<(), CliError> {
     };
     let model = shared_model(&args.model.spec())?;
 
-    // Ctrl-C ends the process; the checkpoint written after each epoch resumes with --resume
-    let stop = AtomicBool::new(false);
+    // The first Ctrl-C stops training at the next step (the checkpoint of the last finished epoch
+    // resumes with --resume); a second one ends the process at once.
+    on_ctrl_c();
     let bar = progress_bar();
     let mut report = |progress: Progress| match progress {
         Progress::Start {
@@ -95,7 +96,10 @@ pub async fn run_train(args: TrainArgs) -> Result<(), CliError> {
             best,
             seconds,
         } => {
-            let line = format!("epoch {epoch}: validation {score:.4} (best {best:.4}), {seconds:.1} s");
+            let line = format!(
+                "epoch {epoch}: validation {:.4}, loss {:.4} (best {:.4}, loss {:.4}), {seconds:.1} s",
+                score.metric, score.loss, best.metric, best.loss
+            );
             if bar.is_hidden() {
                 eprintln!("{line}")
             } else {
@@ -103,7 +107,7 @@ pub async fn run_train(args: TrainArgs) -> Result<(), CliError> {
             }
         }
     };
-    let predictor = run_on_compute_pool(|| train(&model, &data, &spec, &mut report, &stop));
+    let predictor = run_on_compute_pool(|| train(&model, &data, &spec, &mut report, &STOP));
     bar.finish_and_clear();
     let predictor = predictor?;
     let m = &predictor.manifest;
@@ -186,3 +190,27 @@ fn load_predictor(path: &Path) -> Result<Predictor, CliError> {
     }
     Ok(Predictor::load(path)?)
 }
+
+/// Set by the first Ctrl-C: training stops at the next step.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Routes SIGINT to `STOP` (the second SIGINT exits with status 130).
+#[cfg(unix)]
+fn on_ctrl_c() {
+    extern "C" fn handle(_: libc::c_int) {
+        // only async-signal-safe work here: an atomic swap and _exit
+        if STOP.swap(true, Ordering::Relaxed) {
+            // SAFETY: _exit is async-signal-safe and takes no pointers.
+            unsafe { libc::_exit(130) };
+        }
+    }
+    let handler: extern "C" fn(libc::c_int) = handle;
+    // SAFETY: `handle` only touches an atomic and calls _exit, both safe in a signal handler.
+    if unsafe { libc::signal(libc::SIGINT, handler as libc::sighandler_t) } == libc::SIG_ERR {
+        eprintln!("warning: Ctrl-C will end training without a checkpoint message");
+    }
+}
+
+/// Elsewhere Ctrl-C ends the process; the last epoch's checkpoint still resumes.
+#[cfg(not(unix))]
+fn on_ctrl_c() {}

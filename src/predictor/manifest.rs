@@ -92,8 +92,8 @@ impl Default for HyperParameters {
         Self {
             epochs: 10,
             batch_size: 32,
-            lr_theta: 2e-3,
-            lr_head: 3e-3,
+            lr_theta: 1e-2,
+            lr_head: 1e-2,
             weight_decay: 1e-4,
             k: 16,
             recode_every: 10,

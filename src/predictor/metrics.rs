@@ -118,6 +118,14 @@ pub fn classification(
             None => (0..classes).map(one_vs_rest).sum::<f64>() / classes as f64,
         };
         metrics.insert("auroc".into(), auc);
+        // mean cross-entropy of the true class, each probability floored at 1e-7 (float32's reach)
+        let log_loss = truth
+            .iter()
+            .zip(probabilities.chunks_exact(classes))
+            .map(|(&t, p)| -p[t].max(1e-7).ln())
+            .sum::<f64>()
+            / s;
+        metrics.insert("log_loss".into(), log_loss);
     }
     metrics
 }
@@ -159,6 +167,15 @@ mod tests {
         // (tp·tn − fp·fn) / √((tp+fp)(tp+fn)(tn+fp)(tn+fn)) = (4 − 1) / 9
         assert!((m["mcc"] - 1.0 / 3.0).abs() < 1e-12, "{m:?}");
         assert!(!m.contains_key("auroc"));
+    }
+
+    #[test]
+    fn log_loss_is_the_mean_cross_entropy_of_the_true_class() {
+        let probabilities = [0.2, 0.8, 0.6, 0.4, 1.0, 0.0];
+        let m = classification(&[1, 0, 1], &[1, 0, 0], &probabilities, 2, Some(1));
+        // the certain miss is floored at 1e-7
+        let expected = -(0.8f64.ln() + 0.6f64.ln() + 1e-7f64.ln()) / 3.0;
+        assert!((m["log_loss"] - expected).abs() < 1e-12, "{m:?}");
     }
 
     #[test]

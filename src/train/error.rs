@@ -1,6 +1,6 @@
 //! Errors of training and of reading labelled data.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What can go wrong reading labelled data or training a predictor.
 #[derive(Debug, thiserror::Error)]
@@ -36,11 +36,13 @@ pub enum TrainError {
     /// A setting is unusable.
     #[error("{0}")]
     Settings(String),
-    /// Training was interrupted; it resumes from the checkpoint.
-    #[error("interrupted; the checkpoint in {} resumes with `r2dl train … --resume`", dir.display())]
+    /// Training was interrupted (Ctrl-C); it resumes from the last epoch's checkpoint.
+    #[error("{}", interrupted_message(dir, *epochs_done))]
     Interrupted {
         /// The output folder holding the checkpoint.
         dir: PathBuf,
+        /// Epochs finished (and checkpointed) before the interruption.
+        epochs_done: usize,
     },
     /// The checkpoint cannot be resumed.
     #[error("{}: {message}", path.display())]
@@ -66,3 +68,14 @@ impl From<crate::predictor::PredictorError> for TrainError {
 
 /// Result with [`TrainError`].
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
+
+fn interrupted_message(dir: &Path, epochs_done: usize) -> String {
+    if epochs_done == 0 {
+        "interrupted in epoch 1, before any checkpoint; nothing to resume".into()
+    } else {
+        format!(
+            "interrupted after epoch {epochs_done}; `r2dl train … --resume` continues from the checkpoint in {}",
+            dir.display()
+        )
+    }
+}

@@ -13,4 +13,4 @@ pub use data::{DataSource, LabelledRows, infer_kind, positive_label, read_labell
 pub use error::{Result, TrainError};
 pub use evaluate::evaluate;
 pub use rng::Rng;
-pub use trainer::{Datasets, Progress, TrainSpec, score_of, train};
+pub use trainer::{Datasets, Progress, TrainSpec, ValidationScore, train};

@@ -78,9 +78,9 @@ pub enum Progress {
         /// 1-based epoch.
         epoch: usize,
         /// Its validation score.
-        score: f64,
+        score: ValidationScore,
         /// The best score so far.
-        best: f64,
+        best: ValidationScore,
         /// Seconds it took.
         seconds: f64,
     },
@@ -132,19 +132,43 @@ impl Task {
     }
 }
 
-/// The validation score that early stopping maximises: AUROC (binary), accuracy (multi-class),
-/// Spearman (regression).
-pub fn score_of(kind: Kind, metrics: &Metrics) -> f64 {
-    let key = match kind {
-        Kind::Binary => "auroc",
-        Kind::Multiclass => "accuracy",
-        Kind::Regression => "spearman",
+/// What early stopping compares: the task's metric on the validation rows — AUROC (binary),
+/// accuracy (multi-class), Spearman (regression) — and, between equal metrics (common on small
+/// validation sets, where AUROC reaches 1), the lower validation loss (log loss, or RMSE).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ValidationScore {
+    /// The metric early stopping maximises (`f64::MIN` when undefined).
+    pub metric: f64,
+    /// The tie-breaking loss (`f64::MAX` when undefined).
+    pub loss: f64,
+}
+
+impl ValidationScore {
+    /// Worse than any measured score.
+    pub const WORST: Self = Self {
+        metric: f64::MIN,
+        loss: f64::MAX,
     };
-    metrics
-        .get(key)
-        .copied()
-        .filter(|v| v.is_finite())
-        .unwrap_or(f64::NEG_INFINITY)
+
+    /// The score of `kind` in `metrics`; undefined values count as the worst (and stay finite,
+    /// so that checkpoints store them as JSON numbers).
+    pub fn of(kind: Kind, metrics: &Metrics) -> Self {
+        let (metric, loss) = match kind {
+            Kind::Binary => ("auroc", "log_loss"),
+            Kind::Multiclass => ("accuracy", "log_loss"),
+            Kind::Regression => ("spearman", "rmse"),
+        };
+        let finite = |key: &str| metrics.get(key).copied().filter(|v| v.is_finite());
+        Self {
+            metric: finite(metric).unwrap_or(f64::MIN),
+            loss: finite(loss).unwrap_or(f64::MAX),
+        }
+    }
+
+    /// Whether this score beats `other`: a higher metric, or the same metric and a lower loss.
+    pub fn beats(&self, other: &Self) -> bool {
+        self.metric > other.metric || (self.metric == other.metric && self.loss < other.loss)
+    }
 }
 
 /// The trainable state: V_T, the output mapping and their optimiser states.
@@ -163,7 +187,7 @@ struct CheckpointInfo {
     epochs_done: usize,
     steps: usize,
     best_epoch: usize,
-    best_score: f64,
+    best_score: ValidationScore,
     bad_epochs: usize,
     seconds: f64,
     /// Fingerprint of the training rows and settings: a checkpoint resumes only the same run.
@@ -282,10 +306,17 @@ pub fn train(
         metrics: BTreeMap::new(),
         created_by: format!("r2dl {}", env!("CARGO_PKG_VERSION")),
     };
+    // what a resumed run must share with the checkpoint's: all but the epoch budget and the
+    // patience, which may grow on resuming
+    let fixed = HyperParameters {
+        epochs: 0,
+        patience: 0,
+        ..hyper.clone()
+    };
     let run = format!(
         "{}|{}|{:?}|{}",
         manifest.training_data.sha256,
-        serde_json::to_string(hyper).unwrap_or_default(),
+        serde_json::to_string(&fixed).unwrap_or_default(),
         spec.limit,
         train_rows.fingerprint()
     );
@@ -309,7 +340,7 @@ pub fn train(
         epochs_done: 0,
         steps: 0,
         best_epoch: 0,
-        best_score: f64::NEG_INFINITY,
+        best_score: ValidationScore::WORST,
         bad_epochs: 0,
         seconds: 0.0,
         run,
@@ -338,7 +369,10 @@ pub fn train(
         let mut loss_sum = 0.0;
         for (step, batch) in order.chunks(hyper.batch_size).enumerate() {
             if stop.load(Ordering::Relaxed) {
-                return Err(TrainError::Interrupted { dir: spec.out.clone() });
+                return Err(TrainError::Interrupted {
+                    dir: spec.out.clone(),
+                    epochs_done: info.epochs_done,
+                });
             }
             let inputs: Vec<Vec<u32>> = batch
                 .iter()
@@ -376,8 +410,8 @@ pub fn train(
             theta,
             head: state.head.clone(),
         };
-        let score = score_of(kind, &evaluate(&candidate, model, &valid_rows)?);
-        if score > info.best_score {
+        let score = ValidationScore::of(kind, &evaluate(&candidate, model, &valid_rows)?);
+        if score.beats(&info.best_score) {
             (info.best_score, info.best_epoch, info.bad_epochs) = (score, epoch, 0);
             best.theta = candidate.theta;
             best.head = candidate.head;
@@ -832,6 +866,113 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("another run"), "{error}");
+    }
+
+    /// Rows whose label is a function of composition: `label(residue counts) -> label text`.
+    fn rows_by<F: Fn(&[usize; 4]) -> String>(n: usize, seed: u64, alphabet: &[u8; 4], label: F) -> LabelledRows {
+        let mut rng = Rng::new(seed, 9);
+        let mut rows = LabelledRows {
+            source: format!("synthetic-{seed}"),
+            ..Default::default()
+        };
+        for _ in 0..n {
+            let mut counts = [0; 4];
+            let sequence: String = (0..4 + rng.below(5))
+                .map(|_| {
+                    let r = rng.below(4);
+                    counts[r] += 1;
+                    alphabet[r] as char
+                })
+                .collect();
+            rows.labels.push(label(&counts));
+            rows.sequences.push(sequence);
+        }
+        rows
+    }
+
+    fn tiny_model(dir: &Path) -> ReprogrammedModel {
+        write_tiny_bert(dir, "", 3).unwrap();
+        ReprogrammedModel::load(dir, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn regression_learns_a_composition_score_in_label_units() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = tiny_model(dir.path());
+        // label: 10 + 5 × the share of K and R, so standardising and back are exercised
+        let label = |c: &[usize; 4]| {
+            let n: usize = c.iter().sum();
+            format!("{}", 10.0 + 5.0 * (c[0] + c[1]) as f64 / n as f64)
+        };
+        let data = Datasets {
+            train: rows_by(96, 1, b"KRDE", label),
+            valid: None,
+            test: Some(rows_by(60, 2, b"KRDE", label)),
+        };
+        let out = tempfile::tempdir().unwrap();
+        let mut spec = spec(out.path());
+        spec.hyper.epochs = 8;
+        let predictor = train(&model, &data, &spec, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+        let m = &predictor.manifest;
+        assert_eq!(m.kind, Kind::Regression);
+        let test = &m.metrics["test"];
+        assert!(test["spearman"] > 0.6, "{test:?}");
+        // predictions are in label units, not standardised ones
+        assert!(test["rmse"] < 1.5, "{test:?}");
+        let reprogrammed = model.with_theta(&predictor.theta).unwrap();
+        let values = predictor
+            .predict(&reprogrammed, [Some("KRKRKR"), Some("DEDEDE")], InvalidResidue::Error)
+            .unwrap()
+            .values;
+        assert!(values[0] > values[1] && (9.0..16.0).contains(&values[1]), "{values:?}");
+    }
+
+    #[test]
+    fn multiclass_learns_three_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = tiny_model(dir.path());
+        // each row is drawn from one group's residues (with the neutral A)
+        let rows = |n: usize, seed: u64| {
+            let groups: [(&[u8; 4], &str); 3] = [(b"KRHA", "basic"), (b"DEDA", "acidic"), (b"LIVA", "hydrophobic")];
+            let mut rows = LabelledRows::default();
+            for i in 0..n {
+                let (alphabet, label) = groups[i % 3];
+                let one = rows_by(1, seed * 1000 + i as u64, alphabet, |_| label.to_string());
+                rows.sequences.extend(one.sequences);
+                rows.labels.extend(one.labels);
+            }
+            rows
+        };
+        let data = Datasets {
+            train: rows(120, 1),
+            valid: None,
+            test: Some(rows(60, 2)),
+        };
+        let out = tempfile::tempdir().unwrap();
+        let mut spec = spec(out.path());
+        spec.hyper.epochs = 8;
+        let predictor = train(&model, &data, &spec, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+        let m = &predictor.manifest;
+        assert_eq!((m.kind, m.positive_label.as_deref()), (Kind::Multiclass, None));
+        assert_eq!(m.labels, ["acidic", "basic", "hydrophobic"]);
+        let test = &m.metrics["test"];
+        assert!(test["accuracy"] > 0.8, "{test:?}");
+        let loaded = Predictor::load(out.path()).unwrap();
+        assert_eq!(loaded.manifest.labels, m.labels);
+    }
+
+    #[test]
+    fn validation_ties_are_broken_by_the_lower_loss() {
+        let score = |metric, loss| ValidationScore { metric, loss };
+        assert!(score(0.9, 0.5).beats(&score(0.8, 0.1)));
+        assert!(score(1.0, 0.2).beats(&score(1.0, 0.3)));
+        assert!(!score(1.0, 0.3).beats(&score(1.0, 0.3)));
+        assert!(score(0.0, 9.0).beats(&ValidationScore::WORST));
+        let undefined = ValidationScore::of(Kind::Binary, &Metrics::new());
+        assert_eq!(undefined, ValidationScore::WORST);
+        // undefined values stay finite: checkpoints store them as JSON numbers
+        let json = serde_json::to_string(&undefined).unwrap();
+        assert_eq!(serde_json::from_str::<ValidationScore>(&json).unwrap(), undefined);
     }
 
     #[test]

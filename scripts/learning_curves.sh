@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Data-efficiency curves of R2DL (issue 4): test AUROC of amp and toxicity predictors trained on
+# n = 50, 100, 250, 500, 1000 and all training rows, 3 seeds each, appended to docs/learning_curves.csv
+# (rows already there are skipped, so an interrupted run continues). Then draw the plot with
+# scripts/plot_learning_curves.py.
+# Usage: scripts/learning_curves.sh [R2DL_BINARY] [TASK...] ; SIZES="50 100" SEEDS="1 2" override.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+R2DL=${1:-target/release/r2dl}
+shift || true
+DATA=${DATA:-../shared/data}
+CSV=docs/learning_curves.csv
+SIZES=${SIZES:-50 100 250 500 1000 all}
+SEEDS=${SEEDS:-1 2 3}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+[ -s "$CSV" ] || echo "task,n,seed,train_rows,epochs,epochs_run,steps,seconds,test_auroc,test_accuracy" > "$CSV"
+
+for task in ${@:-amp toxicity}; do
+  for n in $SIZES; do
+    for seed in $SEEDS; do
+      grep -q "^$task,$n,$seed," "$CSV" && continue
+      if [ "$n" = all ]; then
+        # The shipped predictors' settings (scripts/train_catalog.sh): 6 epochs, patience 3.
+        limit=(); epochs=6; patience=3
+      else
+        # The same step budget (~240 optimiser steps of 32) at every n, so small n trains
+        # long enough; early stopping patience a third of the epochs.
+        limit=(--limit "$n")
+        per_epoch=$(( (n * 9 / 10 + 31) / 32 ))
+        epochs=$(( (240 + per_epoch - 1) / per_epoch ))
+        patience=$(( (epochs + 2) / 3 ))
+      fi
+      out="$WORK/$task-$n-$seed"
+      "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --test "$DATA/$task/test.csv" \
+        --out "$out" --lr 0.01 --head-lr 0.01 --k 16 --seed "$seed" --epochs "$epochs" \
+        --patience "$patience" "${limit[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
+      python3 - "$out/manifest.json" "$task" "$n" "$seed" "$epochs" >> "$CSV" <<'PY'
+import json, sys
+path, task, n, seed, epochs = sys.argv[1:]
+m = json.load(open(path))
+t, test = m["training"], m["metrics"]["test"]
+print(f'{task},{n},{seed},{m["training_data"]["train_rows"]},{epochs},{t["epochs_run"]},'
+      f'{t["steps"]},{t["seconds"]:.1f},{test["auroc"]:.4f},{test["accuracy"]:.4f}')
+PY
+      tail -1 "$CSV"
+    done
+  done
+done
