@@ -237,7 +237,18 @@ impl Predictor {
 /// never leaves half a file.
 pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    // safetensors makes its files readable by their owner only: give the file the permissions of
+    // one created the usual way (the umask's)
+    let io = |source| PredictorError::Io {
+        path: tmp.clone(),
+        source,
+    };
+    let usual = std::fs::File::create(&tmp)
+        .and_then(|file| file.metadata())
+        .map_err(io)?
+        .permissions();
     write(&tmp)?;
+    std::fs::set_permissions(&tmp, usual).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(|source| PredictorError::Io {
         path: path.to_path_buf(),
         source,

@@ -814,6 +814,19 @@ mod tests {
         manifest.training.seconds = first.manifest.training.seconds;
         assert_eq!(manifest, first.manifest);
         assert!(!out.path().join(CHECKPOINT_FILE).exists());
+        #[cfg(unix)]
+        {
+            // the folder's files have the usual permissions (safetensors alone would make them private)
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |name: &str| {
+                let path = out.path().join(name);
+                std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+            };
+            std::fs::write(out.path().join("usual"), "").unwrap();
+            assert_eq!(mode("predictor.safetensors"), mode("usual"));
+            assert_eq!(mode("manifest.json"), mode("usual"));
+            std::fs::remove_file(out.path().join("usual")).unwrap();
+        }
 
         // the same seed gives the same predictor
         let again = train(&model, &data, &spec(out.path()), &mut |_| {}, &never).unwrap();

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""The classical peer of issue 4: amino-acid composition (20 fractions) + random forest, 500 trees,
+trained on a task's train.csv and measured on its test.csv. Needs scikit-learn and numpy.
+
+Usage: scripts/peer_composition_rf.py [--dipeptides] TASK [DATA_DIR]   (e.g. amp, solubility_esol)
+"""
+import csv
+import sys
+
+import numpy as np
+from scipy.stats import spearmanr
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
+
+AA = "ACDEFGHIKLMNPQRSTVWY"
+args = [a for a in sys.argv[1:] if a != "--dipeptides"]
+DIPEPTIDE_FEATURES = "--dipeptides" in sys.argv
+task = args[0]
+data = args[1] if len(args) > 1 else "../shared/data"
+
+
+DIPEPTIDES = [a + b for a in AA for b in AA]
+
+
+def features(seq):
+    """The 20 residue fractions, then (with --dipeptides) the 400 dipeptide fractions."""
+    single = [seq.count(a) / max(len(seq), 1) for a in AA]
+    if not DIPEPTIDE_FEATURES:
+        return single
+    pairs = [seq[i : i + 2] for i in range(len(seq) - 1)]
+    counts = {p: 0 for p in DIPEPTIDES}
+    for p in pairs:
+        if p in counts:
+            counts[p] += 1
+    return single + [counts[p] / max(len(pairs), 1) for p in DIPEPTIDES]
+
+
+def load(split):
+    rows = list(csv.DictReader(open(f"{data}/{task}/{split}.csv")))
+    x = np.array([features(r["sequence"].upper()) for r in rows])
+    return x, [r["label"] for r in rows]
+
+
+x_train, y_train = load("train")
+x_test, y_test = load("test")
+def is_number(v):
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
+
+
+if len(set(y_train)) > 2 and all(map(is_number, y_train)):
+    model = RandomForestRegressor(n_estimators=500, random_state=0, n_jobs=-1)
+    model.fit(x_train, [float(v) for v in y_train])
+    predicted = model.predict(x_test)
+    truth = [float(v) for v in y_test]
+    rmse = float(np.sqrt(np.mean((np.array(truth) - predicted) ** 2)))
+    print(f"{task}: spearman {spearmanr(truth, predicted).statistic:.4f} r2 {r2_score(truth, predicted):.4f} rmse {rmse:.4f}")
+else:
+    model = RandomForestClassifier(n_estimators=500, random_state=0, n_jobs=-1)
+    model.fit(x_train, y_train)
+    labels = list(model.classes_)
+    positive = next((l for l in labels if any(o.lower() in (f"non{l.lower()}", f"in{l.lower()}") for o in labels)), labels[-1])
+    p = model.predict_proba(x_test)[:, labels.index(positive)]
+    auroc = roc_auc_score([y == positive for y in y_test], p)
+    print(f"{task}: accuracy {accuracy_score(y_test, model.predict(x_test)):.4f} auroc {auroc:.4f} (positive {positive})")
