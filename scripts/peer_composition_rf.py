@@ -3,6 +3,8 @@
 trained on a task's train.csv and measured on its test.csv. Needs scikit-learn and numpy.
 
 Usage: scripts/peer_composition_rf.py [--dipeptides] TASK [DATA_DIR]   (e.g. amp, solubility_esol)
+       scripts/peer_composition_rf.py --curve [--dipeptides] TASK   CSV of test AUROC at
+       n = 50, 100, 250, 500, 1000 (stratified subsamples, seeds 1-3) and all rows
 """
 import csv
 import sys
@@ -13,7 +15,8 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 
 AA = "ACDEFGHIKLMNPQRSTVWY"
-args = [a for a in sys.argv[1:] if a != "--dipeptides"]
+args = [a for a in sys.argv[1:] if a not in ("--dipeptides", "--curve")]
+CURVE = "--curve" in sys.argv
 DIPEPTIDE_FEATURES = "--dipeptides" in sys.argv
 task = args[0]
 data = args[1] if len(args) > 1 else "../shared/data"
@@ -59,10 +62,30 @@ if len(set(y_train)) > 2 and all(map(is_number, y_train)):
     rmse = float(np.sqrt(np.mean((np.array(truth) - predicted) ** 2)))
     print(f"{task}: spearman {spearmanr(truth, predicted).statistic:.4f} r2 {r2_score(truth, predicted):.4f} rmse {rmse:.4f}")
 else:
-    model = RandomForestClassifier(n_estimators=500, random_state=0, n_jobs=-1)
-    model.fit(x_train, y_train)
-    labels = list(model.classes_)
+    labels = sorted(set(y_train))
     positive = next((l for l in labels if any(o.lower() in (f"non{l.lower()}", f"in{l.lower()}") for o in labels)), labels[-1])
-    p = model.predict_proba(x_test)[:, labels.index(positive)]
-    auroc = roc_auc_score([y == positive for y in y_test], p)
-    print(f"{task}: accuracy {accuracy_score(y_test, model.predict(x_test)):.4f} auroc {auroc:.4f} (positive {positive})")
+
+    def fit_and_score(x, y):
+        model = RandomForestClassifier(n_estimators=500, random_state=0, n_jobs=-1)
+        model.fit(x, y)
+        p = model.predict_proba(x_test)[:, list(model.classes_).index(positive)]
+        return accuracy_score(y_test, model.predict(x_test)), roc_auc_score([t == positive for t in y_test], p)
+
+    if CURVE:
+        print("task,n,seed,test_auroc,test_accuracy")
+        y = np.array(y_train)
+        for n in [50, 100, 250, 500, 1000]:
+            for seed in [1, 2, 3]:
+                rng = np.random.default_rng(seed)
+                # stratified: each label keeps its share of the n rows
+                picked = []
+                for label in labels:
+                    rows = np.flatnonzero(y == label)
+                    picked.extend(rng.choice(rows, round(n * len(rows) / len(y)), replace=False))
+                accuracy, auroc = fit_and_score(x_train[picked], y[picked])
+                print(f"{task},{n},{seed},{auroc:.4f},{accuracy:.4f}", flush=True)
+        accuracy, auroc = fit_and_score(x_train, y_train)
+        print(f"{task},all,0,{auroc:.4f},{accuracy:.4f}")
+    else:
+        accuracy, auroc = fit_and_score(x_train, y_train)
+        print(f"{task}: accuracy {accuracy:.4f} auroc {auroc:.4f} (positive {positive})")
