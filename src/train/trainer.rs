@@ -740,21 +740,38 @@ mod tests {
     use super::*;
     use crate::model::testing::write_tiny_bert;
 
-    /// Separable rows: basic residues are `pos`, acidic ones `neg`.
-    fn rows(n: usize, seed: u64) -> LabelledRows {
+    /// `n` rows of 4–8 residues: row `i` draws from `alphabet(i)` and is labelled `label(i, counts)`
+    /// (`counts`: how often each of the alphabet's four residues was drawn).
+    fn synthetic_rows(
+        n: usize,
+        seed: u64,
+        alphabet: impl Fn(usize) -> &'static [u8; 4],
+        label: impl Fn(usize, &[usize; 4]) -> String,
+    ) -> LabelledRows {
         let mut rng = Rng::new(seed, 9);
         let mut rows = LabelledRows {
             source: format!("synthetic-{seed}"),
             ..Default::default()
         };
         for i in 0..n {
-            let (alphabet, label) = if i % 2 == 0 { (b"KRHA", "pos") } else { (b"DESA", "neg") };
-            let len = 4 + rng.below(5);
-            let sequence: String = (0..len).map(|_| alphabet[rng.below(4)] as char).collect();
+            let mut counts = [0; 4];
+            let sequence: String = (0..4 + rng.below(5))
+                .map(|_| {
+                    let r = rng.below(4);
+                    counts[r] += 1;
+                    alphabet(i)[r] as char
+                })
+                .collect();
+            rows.labels.push(label(i, &counts));
             rows.sequences.push(sequence);
-            rows.labels.push(label.into());
         }
         rows
+    }
+
+    /// Separable rows: basic residues are `pos`, acidic ones `neg`.
+    fn rows(n: usize, seed: u64) -> LabelledRows {
+        const GROUPS: [(&[u8; 4], &str); 2] = [(b"KRHA", "pos"), (b"DESA", "neg")];
+        synthetic_rows(n, seed, |i| GROUPS[i % 2].0, |i, _| GROUPS[i % 2].1.into())
     }
 
     fn spec(out: &Path) -> TrainSpec {
@@ -833,18 +850,17 @@ mod tests {
         assert_eq!((&again.theta, &again.head), (&first.theta, &first.head));
 
         // interrupted after epoch 2, resumed: the same predictor as one uninterrupted run
-        let stop = AtomicBool::new(false);
-        let interrupted = train(
-            &model,
-            &data,
-            &spec(out.path()),
-            &mut |p| {
-                if matches!(p, Progress::Epoch { epoch: 2, .. }) {
+        // a run stopped as Ctrl-C does, once epoch `after` is checkpointed
+        let interrupted_after = |after: usize| {
+            let stop = AtomicBool::new(false);
+            let on_epoch = &mut |p: Progress| {
+                if matches!(p, Progress::Epoch { epoch, .. } if epoch == after) {
                     stop.store(true, Ordering::Relaxed);
                 }
-            },
-            &stop,
-        );
+            };
+            train(&model, &data, &spec(out.path()), on_epoch, &stop)
+        };
+        let interrupted = interrupted_after(2);
         assert!(matches!(interrupted, Err(TrainError::Interrupted { .. })));
         assert!(out.path().join(CHECKPOINT_FILE).exists());
         let mut resumed_spec = spec(out.path());
@@ -859,18 +875,7 @@ mod tests {
         assert_eq!((&resumed.theta, &resumed.head), (&first.theta, &first.head));
 
         // a checkpoint of other settings does not resume
-        stop.store(false, Ordering::Relaxed);
-        let interrupted = train(
-            &model,
-            &data,
-            &spec(out.path()),
-            &mut |p| {
-                if matches!(p, Progress::Epoch { epoch: 1, .. }) {
-                    stop.store(true, Ordering::Relaxed);
-                }
-            },
-            &stop,
-        );
+        let interrupted = interrupted_after(1);
         assert!(matches!(interrupted, Err(TrainError::Interrupted { .. })));
         let mut other = spec(out.path());
         other.hyper.seed = 99;
@@ -879,28 +884,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("another run"), "{error}");
-    }
-
-    /// Rows whose label is a function of composition: `label(residue counts) -> label text`.
-    fn rows_by<F: Fn(&[usize; 4]) -> String>(n: usize, seed: u64, alphabet: &[u8; 4], label: F) -> LabelledRows {
-        let mut rng = Rng::new(seed, 9);
-        let mut rows = LabelledRows {
-            source: format!("synthetic-{seed}"),
-            ..Default::default()
-        };
-        for _ in 0..n {
-            let mut counts = [0; 4];
-            let sequence: String = (0..4 + rng.below(5))
-                .map(|_| {
-                    let r = rng.below(4);
-                    counts[r] += 1;
-                    alphabet[r] as char
-                })
-                .collect();
-            rows.labels.push(label(&counts));
-            rows.sequences.push(sequence);
-        }
-        rows
     }
 
     fn tiny_model(dir: &Path) -> ReprogrammedModel {
@@ -918,9 +901,9 @@ mod tests {
             format!("{}", 10.0 + 5.0 * (c[0] + c[1]) as f64 / n as f64)
         };
         let data = Datasets {
-            train: rows_by(96, 1, b"KRDE", label),
+            train: synthetic_rows(96, 1, |_| b"KRDE", |_, c| label(c)),
             valid: None,
-            test: Some(rows_by(60, 2, b"KRDE", label)),
+            test: Some(synthetic_rows(60, 2, |_| b"KRDE", |_, c| label(c))),
         };
         let out = tempfile::tempdir().unwrap();
         let mut spec = spec(out.path());
@@ -945,17 +928,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let model = tiny_model(dir.path());
         // each row is drawn from one group's residues (with the neutral A)
-        let rows = |n: usize, seed: u64| {
-            let groups: [(&[u8; 4], &str); 3] = [(b"KRHA", "basic"), (b"DEDA", "acidic"), (b"LIVA", "hydrophobic")];
-            let mut rows = LabelledRows::default();
-            for i in 0..n {
-                let (alphabet, label) = groups[i % 3];
-                let one = rows_by(1, seed * 1000 + i as u64, alphabet, |_| label.to_string());
-                rows.sequences.extend(one.sequences);
-                rows.labels.extend(one.labels);
-            }
-            rows
-        };
+        const GROUPS: [(&[u8; 4], &str); 3] = [(b"KRHA", "basic"), (b"DEDA", "acidic"), (b"LIVA", "hydrophobic")];
+        let rows = |n, seed| synthetic_rows(n, seed, |i| GROUPS[i % 3].0, |i, _| GROUPS[i % 3].1.into());
         let data = Datasets {
             train: rows(120, 1),
             valid: None,
