@@ -3,6 +3,8 @@
 
 use std::io::{self, Read};
 
+use super::scan::{BodyScan, scan_body};
+
 /// Initial buffer size; it grows only for a single line longer than this.
 const INITIAL_CAPACITY: usize = 1 << 20;
 
@@ -71,22 +73,25 @@ impl<R: Read> LineReader<R> {
     }
 
     /// The longest run of complete lines at the read position none of which starts with `>`,
-    /// without consuming it: empty when the next line is a header or the stream has ended. The
-    /// run ends just after a `\n`, or at the end of the stream.
-    pub(crate) fn peek_block(&mut self) -> io::Result<&[u8]> {
+    /// without consuming it, with what [`scan_body`] found in it (`check_unusual` is passed on):
+    /// empty when the next line is a header or the stream has ended. The run ends just after a
+    /// `\n`, or at the end of the stream.
+    pub(crate) fn peek_block(&mut self, check_unusual: bool) -> io::Result<(&[u8], BodyScan)> {
         loop {
             let unread = &self.buf[self.pos..self.filled];
-            let end = if let Some(i) = header_start(unread) {
-                Some(i)
-            } else if self.eof {
-                Some(unread.len())
-            } else {
-                memchr::memrchr(b'\n', unread).map(|i| i + 1)
-            };
-            if let Some(end) = end {
-                return Ok(&self.buf[self.pos..self.pos + end]);
+            let mut scan = scan_body(unread, check_unusual);
+            if !scan.header && !self.eof {
+                // Keep only complete lines. The flags may then also cover part of a line left
+                // out, which only sends the block down the careful path.
+                scan.len = match memchr::memrchr(b'\n', unread) {
+                    Some(i) => i + 1,
+                    None => {
+                        self.refill()?;
+                        continue;
+                    }
+                };
             }
-            self.refill()?;
+            return Ok((&self.buf[self.pos..self.pos + scan.len], scan));
         }
     }
 
@@ -154,37 +159,6 @@ impl<R: Read> LineReader<R> {
     }
 }
 
-/// Index of the first line of `text` (which starts at a line start) that begins with `>`.
-/// Searches for the byte `>` itself, which is rare in FASTA outside headers.
-fn header_start(text: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = memchr::memchr(b'>', &text[from..]) {
-        let at = from + i;
-        if at == 0 || text[at - 1] == b'\n' {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
-}
-
-/// The number of `\n` bytes in `text` and whether all of it is ASCII, in one pass. Counting
-/// into a `u8` per chunk lets the compiler vectorise the loop; a `usize` counter or two separate
-/// passes are several times slower. The chunk (at most 255 bytes, so the `u8` cannot wrap) is a
-/// multiple of the vector width, so that no chunk ends in a byte-at-a-time tail.
-pub(crate) fn newlines_and_ascii(text: &[u8]) -> (u64, bool) {
-    let mut newlines = 0u64;
-    let mut any = 0u8;
-    for chunk in text.chunks(224) {
-        let (n, bits) = chunk.iter().fold((0u8, 0u8), |(n, bits), &b| {
-            (n.wrapping_add(u8::from(b == b'\n')), bits | b)
-        });
-        newlines += u64::from(n);
-        any |= bits;
-    }
-    (newlines, any < 0x80)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,28 +191,34 @@ mod tests {
     #[test]
     fn blocks_stop_before_header_lines() {
         let mut r = LineReader::new(&b"AC\nGT\n>h\nTT\n;c\nGG"[..], 0);
-        assert_eq!(r.peek_block().unwrap(), b"AC\nGT\n");
+        let block = |r: &mut LineReader<&[u8]>| {
+            let (bytes, scan) = r.peek_block(true).unwrap();
+            (bytes.to_vec(), scan.newlines)
+        };
+        assert_eq!(block(&mut r), (b"AC\nGT\n".to_vec(), 2));
         r.consume(6, 2);
-        assert_eq!(r.peek_block().unwrap(), b"");
+        assert_eq!(block(&mut r), (vec![], 0));
         let (s, e) = r.next_line().unwrap().unwrap();
         assert_eq!((&r.buf()[s..e], r.lines()), (&b">h"[..], 3));
-        assert_eq!(r.peek_block().unwrap(), b"TT\n;c\n");
+        assert_eq!(block(&mut r), (b"TT\n;c\n".to_vec(), 2));
         r.consume(6, 2);
         // the last line is complete only once the end of the stream is seen
-        assert_eq!(r.peek_block().unwrap(), b"GG");
+        assert_eq!(block(&mut r), (b"GG".to_vec(), 0));
         r.consume(2, 1);
         assert_eq!((r.position(), r.lines()), (17, 6));
-        assert_eq!(r.peek_block().unwrap(), b"");
+        assert_eq!(block(&mut r), (vec![], 0));
         assert!(r.next_line().unwrap().is_none());
     }
 
     #[test]
-    fn header_starts_are_found_only_at_line_starts() {
-        assert_eq!(header_start(b">a"), Some(0));
-        assert_eq!(header_start(b"A>C\nGG\n>x"), Some(7));
-        assert_eq!(header_start(b"A>C\n"), None);
-        assert_eq!(newlines_and_ascii(b"a\nb\n\n"), (3, true));
-        assert_eq!(newlines_and_ascii("\né\n".repeat(300).as_bytes()), (600, false));
+    fn blocks_keep_only_complete_lines_across_refills() {
+        let mut r = LineReader::new(&b"AAAA\nCC\n>h\n"[..], 0);
+        r.buf = vec![0; 7];
+        let (bytes, scan) = r.peek_block(true).unwrap();
+        assert_eq!((bytes, scan.newlines, scan.header), (&b"AAAA\n"[..], 1, false));
+        r.consume(5, 1);
+        let (bytes, scan) = r.peek_block(true).unwrap();
+        assert_eq!((bytes, scan.newlines, scan.header), (&b"CC\n"[..], 1, true));
     }
 
     #[test]

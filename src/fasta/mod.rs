@@ -5,6 +5,7 @@ mod error;
 mod input;
 mod line_reader;
 mod reader;
+mod scan;
 mod schema;
 mod writer;
 

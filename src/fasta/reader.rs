@@ -11,7 +11,8 @@ use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::SchemaRef;
 
 use super::error::{FastaError, FastaErrorKind, Location};
-use super::line_reader::{LineReader, newlines_and_ascii};
+use super::line_reader::LineReader;
+use super::scan::is_ascii;
 use super::schema::{DESCRIPTION, ID, SEQUENCE, fasta_schema};
 
 /// Default number of records per batch (DataFusion's default `batch_size`).
@@ -192,7 +193,7 @@ impl<R: Read> FastaReader<R> {
     }
 
     /// The fast path for the sequence lines up to the next header: checked for anything
-    /// unusual (non-ASCII, spaces, tabs, CR, `;`) in a few vectorised passes, then copied segment by
+    /// unusual (non-ASCII, spaces, tabs, CR, `;`) in one vectorised pass, then copied segment by
     /// segment. Returns whether it consumed anything; blocks with unusual bytes go through the
     /// line-by-line path instead, which reports errors with their exact line.
     fn sequence_block(&mut self) -> io::Result<bool> {
@@ -200,19 +201,16 @@ impl<R: Read> FastaReader<R> {
         if position < self.slow_until {
             return Ok(false);
         }
-        let block = self.lines.peek_block()?;
+        let wanted = self.columns.wanted[SEQUENCE];
+        let (block, scan) = self.lines.peek_block(wanted)?;
         if block.is_empty() {
             return Ok(false);
         }
-        let wanted = self.columns.wanted[SEQUENCE];
-        let (complete, ascii) = newlines_and_ascii(block);
-        let plain = ascii
-            && (!wanted
-                || (memchr::memchr3(b' ', b'\t', b';', block).is_none() && memchr::memchr(b'\r', block).is_none()));
-        if !plain {
+        if !scan.ascii || (wanted && scan.unusual) {
             self.slow_until = position + block.len() as u64;
             return Ok(false);
         }
+        let complete = scan.newlines;
         // the last line of the stream may lack its line break
         let lines = complete + u64::from(block.last() != Some(&b'\n'));
         if wanted {
@@ -318,7 +316,7 @@ impl Columns {
     /// Starts a record from a header line without its `>`.
     fn start_record(&mut self, header: &[u8]) -> Result<(), FastaErrorKind> {
         let header = header.trim_ascii();
-        if !header.is_ascii() && std::str::from_utf8(header).is_err() {
+        if !is_ascii(header) && std::str::from_utf8(header).is_err() {
             return Err(FastaErrorKind::InvalidUtf8("header"));
         }
         let id_end = memchr::memchr2(b' ', b'\t', header).unwrap_or(header.len());
@@ -341,7 +339,7 @@ impl Columns {
 
     /// Appends one sequence line (without its `\n`), dropping spaces, tabs and CRs.
     fn append_sequence(&mut self, line: &[u8]) -> Result<(), FastaErrorKind> {
-        if !line.is_ascii() && std::str::from_utf8(line).is_err() {
+        if !is_ascii(line) && std::str::from_utf8(line).is_err() {
             return Err(FastaErrorKind::InvalidUtf8("sequence"));
         }
         if self.wanted[SEQUENCE] {
