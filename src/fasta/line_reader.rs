@@ -46,7 +46,14 @@ impl<R: Read> LineReader<R> {
     /// The next line as a range of [`Self::buf`], or `None` at the end of the stream.
     pub(crate) fn next_line(&mut self) -> io::Result<Option<(usize, usize)>> {
         loop {
-            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.scanned..self.filled]) {
+            let unscanned = &self.buf[self.scanned..self.filled];
+            // `consume` may have left `scanned` on the line's end
+            let found = if unscanned.first() == Some(&b'\n') {
+                Some(0)
+            } else {
+                memchr::memchr(b'\n', unscanned)
+            };
+            if let Some(i) = found {
                 let start = self.pos;
                 let end = self.scanned + i;
                 self.pos = end + 1;
@@ -96,9 +103,12 @@ impl<R: Read> LineReader<R> {
     }
 
     /// Consumes `len` bytes returned by [`Self::peek_block`], which hold `lines` lines.
-    pub(crate) fn consume(&mut self, len: usize, lines: u64) {
+    /// `line_end`: where the `\n` that ends the line after them is, from the start of the block,
+    /// when [`BodyScan::header_end`] knows it.
+    pub(crate) fn consume(&mut self, len: usize, lines: u64, line_end: Option<usize>) {
+        let start = self.pos;
         self.pos += len;
-        self.scanned = self.pos;
+        self.scanned = line_end.map_or(self.pos, |end| start + end);
         self.lines += lines;
     }
 
@@ -196,15 +206,15 @@ mod tests {
             (bytes.to_vec(), scan.newlines)
         };
         assert_eq!(block(&mut r), (b"AC\nGT\n".to_vec(), 2));
-        r.consume(6, 2);
+        r.consume(6, 2, None);
         assert_eq!(block(&mut r), (vec![], 0));
         let (s, e) = r.next_line().unwrap().unwrap();
         assert_eq!((&r.buf()[s..e], r.lines()), (&b">h"[..], 3));
         assert_eq!(block(&mut r), (b"TT\n;c\n".to_vec(), 2));
-        r.consume(6, 2);
+        r.consume(6, 2, None);
         // the last line is complete only once the end of the stream is seen
         assert_eq!(block(&mut r), (b"GG".to_vec(), 0));
-        r.consume(2, 1);
+        r.consume(2, 1, None);
         assert_eq!((r.position(), r.lines()), (17, 6));
         assert_eq!(block(&mut r), (vec![], 0));
         assert!(r.next_line().unwrap().is_none());
@@ -216,9 +226,21 @@ mod tests {
         r.buf = vec![0; 7];
         let (bytes, scan) = r.peek_block(true).unwrap();
         assert_eq!((bytes, scan.newlines, scan.header), (&b"AAAA\n"[..], 1, false));
-        r.consume(5, 1);
+        r.consume(5, 1, None);
         let (bytes, scan) = r.peek_block(true).unwrap();
         assert_eq!((bytes, scan.newlines, scan.header), (&b"CC\n"[..], 1, true));
+    }
+
+    #[test]
+    fn a_known_line_end_is_used_for_the_header_after_a_block() {
+        let mut r = LineReader::new(&b"AC\n>h1 x\nGG\n"[..], 0);
+        let (bytes, scan) = r.peek_block(false).unwrap();
+        assert_eq!((bytes.len(), scan.header_end), (3, Some(8)));
+        r.consume(3, 1, scan.header_end);
+        let (s, e) = r.next_line().unwrap().unwrap();
+        assert_eq!((&r.buf()[s..e], r.lines(), r.line_offset()), (&b">h1 x"[..], 2, 3));
+        let (s, e) = r.next_line().unwrap().unwrap();
+        assert_eq!(&r.buf()[s..e], b"GG");
     }
 
     #[test]

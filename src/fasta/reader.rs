@@ -55,6 +55,8 @@ pub struct FastaReader<R> {
     compressed: bool,
     /// Stream offset before which sequence lines go through the line-by-line path.
     slow_until: u64,
+    /// Whether the fast path stopped at a header line, so that the next line is one.
+    header_next: bool,
     done: bool,
 }
 
@@ -79,6 +81,7 @@ impl<R: Read> FastaReader<R> {
             lines_known: true,
             compressed: false,
             slow_until: 0,
+            header_next: false,
             done: false,
         }
     }
@@ -143,7 +146,10 @@ impl<R: Read> FastaReader<R> {
     /// The next batch, or `None` once the input (or the range, or the limit) is exhausted.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, FastaError> {
         while !self.done {
-            if self.columns.in_record && self.sequence_block().map_err(|e| self.io_error(e))? {
+            if self.columns.in_record
+                && !std::mem::take(&mut self.header_next)
+                && self.sequence_block().map_err(|e| self.io_error(e))?
+            {
                 continue;
             }
             let Some((start, end)) = self.lines.next_line().map_err(|e| self.io_error(e))? else {
@@ -223,7 +229,8 @@ impl<R: Read> FastaReader<R> {
             values.extend_from_slice(&block[start..]);
         }
         let len = block.len();
-        self.lines.consume(len, lines);
+        self.header_next = scan.header;
+        self.lines.consume(len, lines, scan.header_end);
         Ok(true)
     }
 
@@ -320,7 +327,7 @@ impl Columns {
             return Err(FastaErrorKind::InvalidUtf8("header"));
         }
         let id_end = memchr::memchr2(b' ', b'\t', header).unwrap_or(header.len());
-        let (id, description) = (&header[..id_end], header[id_end..].trim_ascii());
+        let id = &header[..id_end];
         if id.is_empty() {
             return Err(FastaErrorKind::EmptyId);
         }
@@ -331,6 +338,7 @@ impl Columns {
             self.id.push(id, "id")?;
         }
         if self.wanted[DESCRIPTION] {
+            let description = header[id_end..].trim_ascii();
             self.description.push(description, "description")?;
             self.description_nulls.append(!description.is_empty());
         }

@@ -10,6 +10,9 @@ pub(crate) struct BodyScan {
     pub len: usize,
     /// Whether a header line starts at `len`.
     pub header: bool,
+    /// Where the `\n` that ends that header line is, when the scan has seen it (a vectorised
+    /// scan sees it when it lies in the same block as the header's `>`).
+    pub header_end: Option<usize>,
     /// `\n` bytes in the first `len` bytes.
     pub newlines: u64,
     /// Whether the first `len` bytes are all ASCII.
@@ -60,6 +63,7 @@ pub(crate) fn scan_body_bytewise(text: &[u8]) -> BodyScan {
     let mut scan = BodyScan {
         len: text.len(),
         header: false,
+        header_end: None,
         newlines: 0,
         ascii: true,
         unusual: false,
@@ -69,6 +73,7 @@ pub(crate) fn scan_body_bytewise(text: &[u8]) -> BodyScan {
         if b == b'>' && line_start {
             scan.len = i;
             scan.header = true;
+            scan.header_end = memchr::memchr(b'\n', &text[i..]).map(|end| i + end);
             break;
         }
         scan.newlines += u64::from(b == b'\n');
@@ -114,10 +119,11 @@ mod avx512 {
     }
 
     /// Adds the bytes of `v` selected by `valid` (the first n bits) up to the first header line,
-    /// and returns where in the block that header starts, if one does.
+    /// and returns where in the block that header starts, if one does, and where its line ends
+    /// if that is in the block too.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,popcnt")]
-    fn block<const UNUSUAL: bool>(v: __m512i, valid: u64, totals: &mut Totals) -> Option<usize> {
+    fn block<const UNUSUAL: bool>(v: __m512i, valid: u64, totals: &mut Totals) -> Option<(usize, Option<usize>)> {
         let set = |b: u8| _mm512_set1_epi8(b as i8);
         let ends = _mm512_cmpeq_epi8_mask(v, set(b'\n'));
         let headers = _mm512_cmpeq_epi8_mask(v, set(b'>')) & ((ends << 1) | totals.line_start);
@@ -131,7 +137,27 @@ mod avx512 {
             totals.unusual |= ((outside & !ends) | _mm512_cmpeq_epi8_mask(v, set(b';'))) & before;
         }
         totals.line_start = ends >> 63;
-        (headers != 0).then(|| headers.trailing_zeros() as usize)
+        let after = ends & !before;
+        (headers != 0).then(|| {
+            let end = (after != 0).then(|| after.trailing_zeros() as usize);
+            (headers.trailing_zeros() as usize, end)
+        })
+    }
+
+    /// The first `\n` in `text` (for a header line that goes on past its first block).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,popcnt")]
+    fn line_end(text: &[u8]) -> Option<usize> {
+        let newline = _mm512_set1_epi8(b'\n' as i8);
+        let (blocks, tail) = text.as_chunks::<BLOCK>();
+        for (index, bytes) in blocks.iter().enumerate() {
+            // SAFETY: `bytes` holds 64 readable bytes; the load is unaligned.
+            let ends = _mm512_cmpeq_epi8_mask(unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) }, newline);
+            if ends != 0 {
+                return Some(index * BLOCK + ends.trailing_zeros() as usize);
+            }
+        }
+        memchr::memchr(b'\n', tail).map(|end| text.len() - tail.len() + end)
     }
 
     /// [`super::scan_body`] with AVX-512; `UNUSUAL`: whether to compute [`BodyScan::unusual`].
@@ -147,9 +173,10 @@ mod avx512 {
             // the text starts at a line start
             line_start: 1,
         };
-        let scan = |len, header, totals: &Totals| BodyScan {
+        let scan = |len, header, header_end, totals: &Totals| BodyScan {
             len,
             header,
+            header_end,
             newlines: totals.newlines,
             ascii: totals.high_bits == 0,
             unusual: totals.unusual != 0,
@@ -158,17 +185,22 @@ mod avx512 {
         for (index, bytes) in blocks.iter().enumerate() {
             // SAFETY: `bytes` holds 64 readable bytes; the load is unaligned.
             let v = unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) };
-            if let Some(at) = block::<UNUSUAL>(v, u64::MAX, &mut totals) {
-                return scan(index * BLOCK + at, true, &totals);
+            if let Some((at, end)) = block::<UNUSUAL>(v, u64::MAX, &mut totals) {
+                let offset = index * BLOCK;
+                let end = end
+                    .map(|end| offset + end)
+                    .or_else(|| line_end(&text[offset + BLOCK..]).map(|end| offset + BLOCK + end));
+                return scan(offset + at, true, end, &totals);
             }
         }
         let valid = (1u64 << tail.len()) - 1;
         // SAFETY: the masked load reads only the `tail.len()` bytes of `tail` (the others are 0).
         let v = unsafe { _mm512_maskz_loadu_epi8(valid, tail.as_ptr().cast()) };
-        if let Some(at) = block::<UNUSUAL>(v, valid, &mut totals) {
-            return scan(text.len() - tail.len() + at, true, &totals);
+        if let Some((at, end)) = block::<UNUSUAL>(v, valid, &mut totals) {
+            let offset = text.len() - tail.len();
+            return scan(offset + at, true, end.map(|end| offset + end), &totals);
         }
-        scan(text.len(), false, &totals)
+        scan(text.len(), false, None, &totals)
     }
 }
 
@@ -327,9 +359,11 @@ mod sse2 {
                     high_bits_masked |= m.high_bits & before;
                     odd_masked |= m.unusual & before;
                     if m.headers != 0 {
+                        let after = m.newlines & !before;
                         return BodyScan {
                             len: offset + m.headers.trailing_zeros() as usize,
                             header: true,
+                            header_end: (after != 0).then(|| offset + after.trailing_zeros() as usize),
                             newlines: newlines + sum(counter),
                             ascii: high_bits_masked == 0 && _mm_movemask_epi8(high_bits) == 0,
                             unusual: odd_masked != 0 || _mm_movemask_epi8(odd) != 0,
@@ -344,6 +378,7 @@ mod sse2 {
         BodyScan {
             len: text.len(),
             header: false,
+            header_end: None,
             newlines,
             ascii: high_bits_masked == 0 && _mm_movemask_epi8(high_bits) == 0,
             unusual: odd_masked != 0 || _mm_movemask_epi8(odd) != 0,
@@ -421,9 +456,15 @@ mod tests {
         #[test]
         fn vectorised_scans_agree_with_the_bytewise_scan(text in texts()) {
             let want = scan_body_bytewise(&text);
+            let without_end = BodyScan { header_end: None, ..want };
             for (name, scan) in vectorised() {
-                prop_assert_eq!(scan(&text, true), want, "{}", name);
-                prop_assert_eq!(scan(&text, false), BodyScan { unusual: false, ..want }, "{}", name);
+                for unusual in [true, false] {
+                    let got = scan(&text, unusual);
+                    // the end of the header line is optional, but right when given
+                    prop_assert!(got.header_end.is_none() || got.header_end == want.header_end, "{}", name);
+                    let got = BodyScan { header_end: None, ..got };
+                    prop_assert_eq!(got, BodyScan { unusual: want.unusual && unusual, ..without_end }, "{}", name);
+                }
             }
         }
     }
@@ -440,6 +481,7 @@ mod tests {
             BodyScan {
                 len: 8,
                 header: true,
+                header_end: Some(10),
                 newlines: 2,
                 ascii: true,
                 unusual: false
