@@ -27,7 +27,8 @@ pub(crate) struct BodyScan {
 pub(crate) fn scan_body(text: &[u8], check_unusual: bool) -> BodyScan {
     #[cfg(target_arch = "x86_64")]
     {
-        if avx512::detected() {
+        static AVX512: std::sync::LazyLock<bool> = std::sync::LazyLock::new(avx512::detected);
+        if *AVX512 {
             // SAFETY: the CPU has every feature `avx512::scan_body` is compiled for.
             return unsafe {
                 if check_unusual {
@@ -84,10 +85,14 @@ pub(crate) fn scan_body_bytewise(text: &[u8]) -> BodyScan {
     scan
 }
 
-/// Whether `bytes` are all ASCII: a branch-free fold that vectorises at any length (the
-/// standard library's `is_ascii` goes byte by byte on short unaligned slices such as headers).
+/// Whether `bytes` are all ASCII: the OR of 8-byte words, then of the last few bytes (the
+/// standard library's `is_ascii`, and a byte-wise fold, are several times slower on short
+/// unaligned slices such as headers).
 pub(crate) fn is_ascii(bytes: &[u8]) -> bool {
-    bytes.iter().fold(0u8, |acc, &b| acc | b) < 0x80
+    let (words, tail) = bytes.as_chunks::<8>();
+    let high = words.iter().fold(0u64, |acc, word| acc | u64::from_ne_bytes(*word));
+    let tail = tail.iter().fold(0u8, |acc, &b| acc | b);
+    high & 0x8080_8080_8080_8080 == 0 && tail < 0x80
 }
 
 /// A 64-byte block is one AVX-512 register, and each comparison gives its bit mask directly.
@@ -187,9 +192,10 @@ mod avx512 {
             let v = unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) };
             if let Some((at, end)) = block::<UNUSUAL>(v, u64::MAX, &mut totals) {
                 let offset = index * BLOCK;
-                let end = end
-                    .map(|end| offset + end)
-                    .or_else(|| line_end(&text[offset + BLOCK..]).map(|end| offset + BLOCK + end));
+                let end = match end {
+                    Some(end) => Some(offset + end),
+                    None => line_end(&text[offset + BLOCK..]).map(|end| offset + BLOCK + end),
+                };
                 return scan(offset + at, true, end, &totals);
             }
         }
