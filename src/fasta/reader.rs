@@ -12,7 +12,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 
 use super::error::{FastaError, FastaErrorKind, Location};
 use super::line_reader::LineReader;
-use super::scan::is_ascii;
+use super::scan::{HeaderLine, is_ascii};
 use super::schema::{DESCRIPTION, ID, SEQUENCE, fasta_schema};
 
 /// Default number of records per batch (DataFusion's default `batch_size`).
@@ -57,6 +57,8 @@ pub struct FastaReader<R> {
     slow_until: u64,
     /// Whether the fast path stopped at a header line, so that the next line is one.
     header_next: bool,
+    /// What the fast path saw of that header line.
+    header_line: Option<HeaderLine>,
     done: bool,
 }
 
@@ -82,6 +84,7 @@ impl<R: Read> FastaReader<R> {
             compressed: false,
             slow_until: 0,
             header_next: false,
+            header_line: None,
             done: false,
         }
     }
@@ -176,7 +179,8 @@ impl<R: Read> FastaReader<R> {
                         break;
                     }
                     let line = &self.lines.buf()[start..end];
-                    if let Err(kind) = self.columns.start_record(&line[1..]) {
+                    let known = self.header_line.take();
+                    if let Err(kind) = self.columns.start_record(&line[1..], known) {
                         return Err(self.error(kind));
                     }
                 }
@@ -230,7 +234,9 @@ impl<R: Read> FastaReader<R> {
         }
         let len = block.len();
         self.header_next = scan.header;
-        self.lines.consume(len, lines, scan.header_end);
+        self.header_line = scan.header_line;
+        self.lines
+            .consume(len, lines, scan.header_line.map(|line| len + line.end));
         Ok(true)
     }
 
@@ -320,13 +326,30 @@ impl Columns {
         self.id.values.len() + self.description.values.len() + self.sequence.values.len()
     }
 
-    /// Starts a record from a header line without its `>`.
-    fn start_record(&mut self, header: &[u8]) -> Result<(), FastaErrorKind> {
-        let header = header.trim_ascii();
-        if !is_ascii(header) && std::str::from_utf8(header).is_err() {
-            return Err(FastaErrorKind::InvalidUtf8("header"));
-        }
-        let id_end = memchr::memchr2(b' ', b'\t', header).unwrap_or(header.len());
+    /// Starts a record from a header line without its `>`; `known`: what the body scan saw of
+    /// that line, if it did.
+    fn start_record(&mut self, header: &[u8], known: Option<HeaderLine>) -> Result<(), FastaErrorKind> {
+        let (header, id_end) = match known {
+            // The scan checked the bytes and found the first blank; with none at the start,
+            // nothing needs trimming before the id.
+            Some(line)
+                if line.ascii
+                    && line.end == header.len() + 1
+                    && header.first().is_some_and(|b| !b.is_ascii_whitespace()) =>
+            {
+                let id_end = line
+                    .blank
+                    .map_or_else(|| header.trim_ascii_end().len(), |blank| blank - 1);
+                (header, id_end)
+            }
+            _ => {
+                let header = header.trim_ascii();
+                if !is_ascii(header) && std::str::from_utf8(header).is_err() {
+                    return Err(FastaErrorKind::InvalidUtf8("header"));
+                }
+                (header, memchr::memchr2(b' ', b'\t', header).unwrap_or(header.len()))
+            }
+        };
         let id = &header[..id_end];
         if id.is_empty() {
             return Err(FastaErrorKind::EmptyId);

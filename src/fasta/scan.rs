@@ -10,10 +10,9 @@ pub(crate) struct BodyScan {
     pub len: usize,
     /// Whether a header line starts at `len`.
     pub header: bool,
-    /// Where the `\n` that ends that header line is, when the scan found it: the AVX-512 and
-    /// byte-wise scans always do when `text` holds it, the SSE2 scan only when it lies in the
-    /// header's 64-byte block.
-    pub header_end: Option<usize>,
+    /// What the header line at `len` holds, when the scan looked (the AVX-512 and byte-wise
+    /// scans do when `text` holds the line's end; the SSE2 scan leaves it to the line reader).
+    pub header_line: Option<HeaderLine>,
     /// `\n` bytes in the first `len` bytes.
     pub newlines: u64,
     /// Whether the first `len` bytes are all ASCII.
@@ -21,6 +20,17 @@ pub(crate) struct BodyScan {
     /// Whether the first `len` bytes hold anything besides residues and `\n`: a byte outside
     /// `!`..=`~` (space, tab, CR, other controls, non-ASCII) or a `;`.
     pub unusual: bool,
+}
+
+/// A header line as the body scan saw it. Positions count from the header's `>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeaderLine {
+    /// The `\n` that ends the line.
+    pub end: usize,
+    /// The first space or tab in the line, which ends the id unless the line starts with one.
+    pub blank: Option<usize>,
+    /// Whether the line is all ASCII.
+    pub ascii: bool,
 }
 
 /// Scans `text`, which starts at a line start, up to the first line that starts with `>`.
@@ -65,7 +75,7 @@ pub(crate) fn scan_body_bytewise(text: &[u8]) -> BodyScan {
     let mut scan = BodyScan {
         len: text.len(),
         header: false,
-        header_end: None,
+        header_line: None,
         newlines: 0,
         ascii: true,
         unusual: false,
@@ -75,7 +85,12 @@ pub(crate) fn scan_body_bytewise(text: &[u8]) -> BodyScan {
         if b == b'>' && line_start {
             scan.len = i;
             scan.header = true;
-            scan.header_end = memchr::memchr(b'\n', &text[i..]).map(|end| i + end);
+            let line = &text[i..];
+            scan.header_line = memchr::memchr(b'\n', line).map(|end| HeaderLine {
+                end,
+                blank: memchr::memchr2(b' ', b'\t', &line[..end]),
+                ascii: line[..end].is_ascii(),
+            });
             break;
         }
         scan.newlines += u64::from(b == b'\n');
@@ -104,7 +119,7 @@ mod avx512 {
         _mm512_maskz_loadu_epi8, _mm512_movepi8_mask, _mm512_set1_epi8,
     };
 
-    use super::BodyScan;
+    use super::{BodyScan, HeaderLine};
 
     const BLOCK: usize = 64;
 
@@ -125,11 +140,10 @@ mod avx512 {
     }
 
     /// Adds the bytes of `v` selected by `valid` (the first n bits) up to the first header line,
-    /// and returns where in the block that header starts, if one does, and where its line ends
-    /// if that is in the block too.
+    /// and returns where in the block that header starts, if one does.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,popcnt")]
-    fn block<const UNUSUAL: bool>(v: __m512i, valid: u64, totals: &mut Totals) -> Option<(usize, Option<usize>)> {
+    fn block<const UNUSUAL: bool>(v: __m512i, valid: u64, totals: &mut Totals) -> Option<usize> {
         let set = |b: u8| _mm512_set1_epi8(b as i8);
         let ends = _mm512_cmpeq_epi8_mask(v, set(b'\n'));
         let headers = _mm512_cmpeq_epi8_mask(v, set(b'>')) & ((ends << 1) | totals.line_start);
@@ -143,27 +157,47 @@ mod avx512 {
             totals.unusual |= ((outside & !ends) | _mm512_cmpeq_epi8_mask(v, set(b';'))) & before;
         }
         totals.line_start = ends >> 63;
-        let after = ends & !before;
-        (headers != 0).then(|| {
-            let end = (after != 0).then(|| after.trailing_zeros() as usize);
-            (headers.trailing_zeros() as usize, end)
-        })
+        (headers != 0).then(|| headers.trailing_zeros() as usize)
     }
 
-    /// The first `\n` in `text` (for a header line that goes on past its first block).
+    /// Adds the bytes of `v` selected by `valid`, at `offset` in a header line, up to the line's
+    /// end to `line`, and returns where that end is, if it is in this block.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,popcnt")]
-    fn line_end(text: &[u8]) -> Option<usize> {
-        let newline = _mm512_set1_epi8(b'\n' as i8);
+    fn header_block(v: __m512i, valid: u64, offset: usize, line: &mut HeaderLine) -> Option<usize> {
+        let set = |b: u8| _mm512_set1_epi8(b as i8);
+        let ends = _mm512_cmpeq_epi8_mask(v, set(b'\n')) & valid;
+        let before = ends.wrapping_sub(1) & !ends & valid;
+        let blanks = (_mm512_cmpeq_epi8_mask(v, set(b' ')) | _mm512_cmpeq_epi8_mask(v, set(b'\t'))) & before;
+        if line.blank.is_none() && blanks != 0 {
+            line.blank = Some(offset + blanks.trailing_zeros() as usize);
+        }
+        line.ascii &= _mm512_movepi8_mask(v) & before == 0;
+        (ends != 0).then(|| offset + ends.trailing_zeros() as usize)
+    }
+
+    /// The header line that starts `text`, if `text` holds its end.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,popcnt")]
+    fn header_line(text: &[u8]) -> Option<HeaderLine> {
+        let mut line = HeaderLine {
+            end: 0,
+            blank: None,
+            ascii: true,
+        };
         let (blocks, tail) = text.as_chunks::<BLOCK>();
         for (index, bytes) in blocks.iter().enumerate() {
             // SAFETY: `bytes` holds 64 readable bytes; the load is unaligned.
-            let ends = _mm512_cmpeq_epi8_mask(unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) }, newline);
-            if ends != 0 {
-                return Some(index * BLOCK + ends.trailing_zeros() as usize);
+            let v = unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) };
+            if let Some(end) = header_block(v, u64::MAX, index * BLOCK, &mut line) {
+                return Some(HeaderLine { end, ..line });
             }
         }
-        memchr::memchr(b'\n', tail).map(|end| text.len() - tail.len() + end)
+        let valid = (1u64 << tail.len()) - 1;
+        // SAFETY: the masked load reads only the `tail.len()` bytes of `tail` (the others are 0).
+        let v = unsafe { _mm512_maskz_loadu_epi8(valid, tail.as_ptr().cast()) };
+        let end = header_block(v, valid, text.len() - tail.len(), &mut line)?;
+        Some(HeaderLine { end, ..line })
     }
 
     /// [`super::scan_body`] with AVX-512; `UNUSUAL`: whether to compute [`BodyScan::unusual`].
@@ -179,10 +213,10 @@ mod avx512 {
             // the text starts at a line start
             line_start: 1,
         };
-        let scan = |len, header, header_end, totals: &Totals| BodyScan {
+        let scan = |len: usize, header: bool, totals: &Totals| BodyScan {
             len,
             header,
-            header_end,
+            header_line: if header { header_line(&text[len..]) } else { None },
             newlines: totals.newlines,
             ascii: totals.high_bits == 0,
             unusual: totals.unusual != 0,
@@ -191,23 +225,17 @@ mod avx512 {
         for (index, bytes) in blocks.iter().enumerate() {
             // SAFETY: `bytes` holds 64 readable bytes; the load is unaligned.
             let v = unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) };
-            if let Some((at, end)) = block::<UNUSUAL>(v, u64::MAX, &mut totals) {
-                let offset = index * BLOCK;
-                let end = match end {
-                    Some(end) => Some(offset + end),
-                    None => line_end(&text[offset + BLOCK..]).map(|end| offset + BLOCK + end),
-                };
-                return scan(offset + at, true, end, &totals);
+            if let Some(at) = block::<UNUSUAL>(v, u64::MAX, &mut totals) {
+                return scan(index * BLOCK + at, true, &totals);
             }
         }
         let valid = (1u64 << tail.len()) - 1;
         // SAFETY: the masked load reads only the `tail.len()` bytes of `tail` (the others are 0).
         let v = unsafe { _mm512_maskz_loadu_epi8(valid, tail.as_ptr().cast()) };
-        if let Some((at, end)) = block::<UNUSUAL>(v, valid, &mut totals) {
-            let offset = text.len() - tail.len();
-            return scan(offset + at, true, end.map(|end| offset + end), &totals);
+        if let Some(at) = block::<UNUSUAL>(v, valid, &mut totals) {
+            return scan(text.len() - tail.len() + at, true, &totals);
         }
-        scan(text.len(), false, None, &totals)
+        scan(text.len(), false, &totals)
     }
 }
 
@@ -366,11 +394,10 @@ mod sse2 {
                     high_bits_masked |= m.high_bits & before;
                     odd_masked |= m.unusual & before;
                     if m.headers != 0 {
-                        let after = m.newlines & !before;
                         return BodyScan {
                             len: offset + m.headers.trailing_zeros() as usize,
                             header: true,
-                            header_end: (after != 0).then(|| offset + after.trailing_zeros() as usize),
+                            header_line: None,
                             newlines: newlines + sum(counter),
                             ascii: high_bits_masked == 0 && _mm_movemask_epi8(high_bits) == 0,
                             unusual: odd_masked != 0 || _mm_movemask_epi8(odd) != 0,
@@ -385,7 +412,7 @@ mod sse2 {
         BodyScan {
             len: text.len(),
             header: false,
-            header_end: None,
+            header_line: None,
             newlines,
             ascii: high_bits_masked == 0 && _mm_movemask_epi8(high_bits) == 0,
             unusual: odd_masked != 0 || _mm_movemask_epi8(odd) != 0,
@@ -407,6 +434,7 @@ mod tests {
             4 => Just(b'\n'),
             1 => Just(b'>'),
             1 => Just(b' '),
+            1 => Just(b'\t'),
             1 => Just(b';'),
             1 => Just(b'\r'),
             1 => Just(0xC3u8),
@@ -463,14 +491,16 @@ mod tests {
         #[test]
         fn vectorised_scans_agree_with_the_bytewise_scan(text in texts()) {
             let want = scan_body_bytewise(&text);
-            let without_end = BodyScan { header_end: None, ..want };
             for (name, scan) in vectorised() {
                 for unusual in [true, false] {
                     let got = scan(&text, unusual);
-                    // the end of the header line is optional, but right when given
-                    prop_assert!(got.header_end.is_none() || got.header_end == want.header_end, "{}", name);
-                    let got = BodyScan { header_end: None, ..got };
-                    prop_assert_eq!(got, BodyScan { unusual: want.unusual && unusual, ..without_end }, "{}", name);
+                    if name == "avx512" {
+                        prop_assert_eq!(got.header_line, want.header_line);
+                    }
+                    // the header line is optional (the SSE2 scan leaves it out), but right when given
+                    let line = if got.header_line.is_some() { want.header_line } else { None };
+                    let want = BodyScan { unusual: want.unusual && unusual, header_line: line, ..want };
+                    prop_assert_eq!(got, want, "{}", name);
                 }
             }
         }
@@ -482,19 +512,33 @@ mod tests {
 
     #[test]
     fn stops_at_the_first_line_that_starts_with_a_header_mark() {
-        let scan = scan_body_checked(b"AC>D\nGG\n>x\nTT\n");
+        let text = b"AC>D\nGG\n>x y\tz\nTT\n";
+        let scan = scan_body_checked(text);
+        let want = BodyScan {
+            len: 8,
+            header: true,
+            header_line: None,
+            newlines: 2,
+            ascii: true,
+            unusual: false,
+        };
         assert_eq!(
-            scan,
             BodyScan {
-                len: 8,
-                header: true,
-                header_end: Some(10),
-                newlines: 2,
-                ascii: true,
-                unusual: false
-            }
+                header_line: None,
+                ..scan
+            },
+            want
         );
+        let line = HeaderLine {
+            end: 6,
+            blank: Some(2),
+            ascii: true,
+        };
+        assert_eq!(scan_body_bytewise(text).header_line, Some(line));
+        assert!(scan.header_line.is_none() || scan.header_line == Some(line));
         assert_eq!(scan_body_checked(b">x").len, 0);
+        // a header line without its end is not described
+        assert_eq!(scan_body_bytewise(b"A\n>x").header_line, None);
         let long = "ACDEFGHIKL\n".repeat(700);
         let scan = scan_body_checked(long.as_bytes());
         assert_eq!((scan.len, scan.header, scan.newlines), (long.len(), false, 700));
