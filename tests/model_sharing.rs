@@ -2,17 +2,13 @@
 //! (A test binary of its own, so that no other test loads models meanwhile.)
 
 use datafusion::prelude::SessionConfig;
-use r2dl::model::testing::write_tiny_bert;
-use r2dl::model::{ModelSpec, model_loads};
+use r2dl::model::model_loads;
+use r2dl::model::testing::tiny_model_spec;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_queries_in_two_sessions_share_one_model_load() {
     let dir = tempfile::tempdir().expect("temp dir");
-    write_tiny_bert(dir.path(), "", 2).expect("tiny model");
-    let spec = ModelSpec {
-        dir: Some(dir.path().to_path_buf()),
-        device: None,
-    };
+    let spec = tiny_model_spec(dir.path(), 2).expect("tiny model");
     let before = model_loads();
     let mut queries = Vec::new();
     for partitions in [1, 2] {

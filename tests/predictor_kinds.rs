@@ -8,7 +8,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::prelude::SessionConfig;
 use r2dl::model::ModelSpec;
-use r2dl::model::testing::write_tiny_bert;
+use r2dl::model::testing::tiny_model_spec;
 use r2dl::predictor::{Catalog, HyperParameters, Kind};
 use r2dl::train::{Datasets, LabelledRows, TrainSpec, train};
 
@@ -59,11 +59,7 @@ fn train_into(udfs: &Path, name: &str, spec: &ModelSpec, data: LabelledRows) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multiclass_and_regression_predictors_are_sql_functions() {
     let dir = tempfile::tempdir().expect("temp dir");
-    write_tiny_bert(dir.path(), "", 7).expect("tiny model");
-    let spec = ModelSpec {
-        dir: Some(dir.path().to_path_buf()),
-        device: None,
-    };
+    let spec = tiny_model_spec(dir.path(), 7).expect("tiny model");
     let udfs = tempfile::tempdir().expect("temp dir");
     let groups = [("KRH", "basic"), ("DE", "acidic"), ("LIVF", "hydrophobic")];
     let kind = train_into(udfs.path(), "charge", &spec, rows(48, &groups));

@@ -2,8 +2,8 @@
 //! binary of its own, so that no other test counts passes or loads meanwhile.)
 
 use datafusion::prelude::SessionConfig;
-use r2dl::model::testing::write_tiny_bert;
-use r2dl::model::{ModelSpec, model_loads};
+use r2dl::model::model_loads;
+use r2dl::model::testing::tiny_model_spec;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_sharing_a_theta_share_one_encoder_pass() {
@@ -15,11 +15,7 @@ async fn functions_sharing_a_theta_share_one_encoder_pass() {
     use r2dl::train::{Datasets, LabelledRows, TrainSpec, train};
 
     let dir = tempfile::tempdir().expect("temp dir");
-    write_tiny_bert(dir.path(), "", 5).expect("tiny model");
-    let spec = ModelSpec {
-        dir: Some(dir.path().to_path_buf()),
-        device: None,
-    };
+    let spec = tiny_model_spec(dir.path(), 5).expect("tiny model");
     let model = r2dl::model::shared_model(&spec).expect("model");
     let rows = LabelledRows {
         source: "rows".into(),

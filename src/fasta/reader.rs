@@ -220,9 +220,8 @@ impl<R: Read> FastaReader<R> {
             self.slow_until = position + block.len() as u64;
             return Ok(false);
         }
-        let complete = scan.newlines;
         // the last line of the stream may lack its line break
-        let lines = complete + u64::from(block.last() != Some(&b'\n'));
+        let lines = scan.newlines + u64::from(block.last() != Some(&b'\n'));
         if wanted {
             let values = &mut self.columns.sequence.values;
             let mut start = 0;

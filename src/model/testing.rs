@@ -6,6 +6,17 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 
 use super::error::{ModelError, Result};
+use super::runtime::ModelSpec;
+
+/// Writes a tiny BERT folder (see [`write_tiny_bert`]) to `dir` and returns the spec that names
+/// it on the default device.
+pub fn tiny_model_spec(dir: &Path, seed: u64) -> Result<ModelSpec> {
+    write_tiny_bert(dir, "", seed)?;
+    Ok(ModelSpec {
+        dir: Some(dir.to_path_buf()),
+        device: None,
+    })
+}
 
 /// Writes a BERT folder with random weights to `dir`: width 8, 2 heads, 2 layers, 12 positions
 /// (so sequences over 10 residues are windowed), and a `vocab.txt` with the specials and a–z.
