@@ -18,6 +18,7 @@
 pub mod datasource;
 pub mod fasta;
 pub mod model;
+pub mod options;
 pub mod predictor;
 pub mod train;
 pub mod udf;
@@ -38,7 +39,8 @@ use datasource::{FASTA_EXTENSIONS, FastaFormatFactory, FastaScanFunction, FastaU
 /// FASTA`, `COPY … STORED AS FASTA`, extensions `.fasta .fa .faa .fas .fna`), the table
 /// function `fasta_scan('path')`, and the model functions (`embed`, and `predict_<name>` for the
 /// predictors of `$R2DL_UDFS` and the shipped `udfs/`) run by the default model, which loads on
-/// first use ([`udf::register_model_functions`] chooses another).
+/// first use ([`udf::register_model_functions`] chooses another); and the `r2dl.*` session
+/// options ([`options::R2dlOptions`]).
 ///
 /// File names as tables (`FROM 'x.fasta'`) need a catalog that resolves them: use
 /// [`session_context`], or [`enable_file_tables`] on a context of your own.
@@ -46,6 +48,7 @@ pub fn register(ctx: &SessionContext) -> Result<()> {
     {
         let state = ctx.state_ref();
         let mut state = state.write();
+        options::register_options(state.config_mut().options_mut());
         for extension in FASTA_EXTENSIONS {
             state.register_file_format(Arc::new(FastaFormatFactory::new(extension)), true)?;
             // `CREATE EXTERNAL TABLE … STORED AS FASTA` looks up a table factory by that name

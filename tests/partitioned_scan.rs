@@ -110,19 +110,38 @@ fn rows(batches: &[RecordBatch]) -> Vec<Record> {
     out
 }
 
-/// Reads `data` as consecutive byte ranges split at `cuts`, in order.
-fn read_in_ranges(data: &[u8], cuts: &[usize]) -> Vec<Record> {
-    let mut bounds: Vec<usize> = cuts.iter().map(|&c| c.min(data.len())).collect();
-    bounds.push(0);
-    bounds.push(data.len());
+/// The consecutive byte ranges `[start, end)` of `len` bytes split at `cuts`.
+fn ranges(len: usize, cuts: &[usize]) -> Vec<(usize, usize)> {
+    let mut bounds: Vec<usize> = cuts.iter().map(|&c| c.min(len)).collect();
+    bounds.extend([0, len]);
     bounds.sort_unstable();
     bounds.dedup();
+    bounds.windows(2).map(|pair| (pair[0], pair[1])).collect()
+}
+
+/// Reads `data` as consecutive byte ranges split at `cuts`, in order.
+fn read_in_ranges(data: &[u8], cuts: &[usize]) -> Vec<Record> {
     let mut out = Vec::new();
-    for pair in bounds.windows(2) {
-        let (start, end) = (pair[0], pair[1]);
+    for (start, end) in ranges(data.len(), cuts) {
         let from = start.saturating_sub(1);
         let reader = FastaReader::with_range(&data[from..], "generated.fasta", start as u64, Some(end as u64))
             .expect("in-memory read")
+            .with_batch_size(7);
+        let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().expect("valid FASTA");
+        out.extend(rows(&batches));
+    }
+    out
+}
+
+/// [`read_in_ranges`] through memory maps of `data` written to a file.
+fn read_mapped_in_ranges(data: &[u8], cuts: &[usize]) -> Vec<Record> {
+    let mut file = tempfile::tempfile().expect("temp file");
+    file.write_all(data).expect("write");
+    let mut out = Vec::new();
+    for (start, end) in ranges(data.len(), cuts) {
+        let file = file.try_clone().expect("file handle");
+        let reader = FastaReader::mapped(file, "generated.fasta", start as u64, Some(end as u64))
+            .expect("mapped read")
             .with_batch_size(7);
         let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().expect("valid FASTA");
         out.extend(rows(&batches));
@@ -144,13 +163,14 @@ proptest! {
         let cuts: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
         let whole = read_in_ranges(&data, &[]);
         prop_assert_eq!(&whole, &records);
-        prop_assert_eq!(read_in_ranges(&data, &cuts), records);
+        prop_assert_eq!(&read_in_ranges(&data, &cuts), &records);
+        prop_assert_eq!(read_mapped_in_ranges(&data, &cuts), records);
     }
 }
 
 /// The same property through DataFusion: a file split across partitions returns the rows of the
-/// single-partition scan.
-fn scan_with_partitions(path: &str, partitions: usize) -> Vec<Record> {
+/// single-partition scan, whether it is read through a memory map (`mmap`) or not.
+fn scan_with_partitions(path: &str, partitions: usize, mmap: bool) -> Vec<Record> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -162,6 +182,7 @@ fn scan_with_partitions(path: &str, partitions: usize) -> Vec<Record> {
             .with_batch_size(5);
         config.options_mut().optimizer.repartition_file_min_size = 0;
         let ctx = r2dl::session_context(config).expect("session");
+        ctx.sql(&format!("SET r2dl.fasta_mmap = {mmap}")).await.expect("option");
         let df = ctx
             .sql(&format!("SELECT id, description, sequence FROM '{path}'"))
             .await
@@ -184,11 +205,12 @@ proptest! {
         let mut file = tempfile::Builder::new().suffix(".fasta").tempfile().expect("temp file");
         file.write_all(&render(&records, &layout)).expect("write");
         let path = file.path().to_str().expect("UTF-8 temp path").to_string();
-        let single = scan_with_partitions(&path, 1);
+        let single = scan_with_partitions(&path, 1, true);
         let mut expected = records.clone();
         expected.sort();
         prop_assert_eq!(&single, &expected);
-        prop_assert_eq!(scan_with_partitions(&path, partitions), single);
+        prop_assert_eq!(&scan_with_partitions(&path, partitions, true), &single);
+        prop_assert_eq!(scan_with_partitions(&path, partitions, false), single);
     }
 }
 

@@ -1,5 +1,6 @@
 //! [`FastaFormat`]: FASTA as a DataFusion file format (`STORED AS FASTA`, listing tables, `COPY`).
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use object_store::{ObjectMeta, ObjectStore};
 use super::sink::FastaSink;
 use super::source::FastaSource;
 use crate::fasta::fasta_schema;
+use crate::options::fasta_mmap;
 
 /// File extensions read as FASTA (each also with `.gz` or `.bgz`).
 pub const FASTA_EXTENSIONS: [&str; 5] = ["fasta", "fa", "faa", "fas", "fna"];
@@ -138,10 +140,14 @@ impl FileFormat for FastaFormat {
         Ok(Statistics::new_unknown(&table_schema))
     }
 
-    async fn create_physical_plan(&self, _state: &dyn Session, conf: FileScanConfig) -> Result<Arc<dyn ExecutionPlan>> {
-        let conf = FileScanConfigBuilder::from(conf)
-            .with_file_compression_type(self.compression)
-            .build();
+    async fn create_physical_plan(&self, state: &dyn Session, conf: FileScanConfig) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut builder = FileScanConfigBuilder::from(conf.clone()).with_file_compression_type(self.compression);
+        let source: &dyn Any = conf.file_source().as_ref();
+        if let Some(source) = source.downcast_ref::<FastaSource>() {
+            let mmap = fasta_mmap(state.config_options());
+            builder = builder.with_source(Arc::new(source.clone().with_mmap(mmap)));
+        }
+        let conf = builder.build();
         Ok(DataSourceExec::from_data_source(conf))
     }
 

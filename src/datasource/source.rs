@@ -32,6 +32,8 @@ pub struct FastaSource {
     table_schema: TableSchema,
     projection: SplitProjection,
     batch_size: Option<usize>,
+    /// Whether plain local files are read through a memory map (see [`FastaReader::mapped`]).
+    mmap: bool,
     metrics: ExecutionPlanMetricsSet,
 }
 
@@ -42,8 +44,15 @@ impl FastaSource {
             projection: SplitProjection::unprojected(&table_schema),
             table_schema,
             batch_size: None,
+            mmap: true,
             metrics: ExecutionPlanMetricsSet::new(),
         }
+    }
+
+    /// The same source, reading plain local files through a memory map or not (default: it does).
+    pub fn with_mmap(mut self, mmap: bool) -> Self {
+        self.mmap = mmap;
+        self
     }
 }
 
@@ -59,6 +68,7 @@ impl FileSource for FastaSource {
             projection: self.projection.file_indices.clone(),
             batch_size: self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
             limit: base_config.limit,
+            mmap: self.mmap,
         });
         ProjectionOpener::try_new(self.projection.clone(), opener, self.table_schema.file_schema())
     }
@@ -107,6 +117,7 @@ struct FastaOpener {
     projection: Vec<usize>,
     batch_size: usize,
     limit: Option<usize>,
+    mmap: bool,
 }
 
 /// What one opener task reads.
@@ -116,6 +127,7 @@ struct ScanPlan {
     limit: Option<usize>,
     /// `[start, end)` of the byte range, `None` for the whole file.
     range: Option<(u64, u64)>,
+    mmap: bool,
 }
 
 impl FileOpener for FastaOpener {
@@ -129,6 +141,7 @@ impl FileOpener for FastaOpener {
                 .range
                 .as_ref()
                 .map(|r| (r.start.max(0) as u64, r.end.max(0) as u64)),
+            mmap: self.mmap,
         };
         let location = file.object_meta.location.clone();
         Ok(Box::pin(async move {
@@ -172,24 +185,27 @@ enum Input {
     Stream { name: String, stream: BoxRead },
 }
 
+/// The batches of one file or range.
+type Batches = Box<dyn Iterator<Item = Result<RecordBatch, FastaError>>>;
+
 /// Parses one file or range, sending batches until done, failed or no longer wanted.
 fn scan(input: Input, plan: ScanPlan, tx: &mpsc::Sender<Result<RecordBatch>>) {
-    let (name, local_path, read): (String, _, BoxRead) = match input {
-        Input::File { file, path } => (path.display().to_string(), Some(path), Box::new(file)),
-        Input::Stream { name, stream } => (name, None, stream),
+    let local_path = match &input {
+        Input::File { path, .. } => Some(path.clone()),
+        Input::Stream { .. } => None,
     };
     let resolve = |e: FastaError| match &local_path {
         Some(path) => e.resolve_line(|offset| count_newlines(File::open(path)?, offset)),
         None => e,
     };
-    let reader = match open_reader(read, name.as_str(), &plan) {
-        Ok(reader) => reader,
+    let batches = match open_reader(input, &plan) {
+        Ok(batches) => batches,
         Err(e) => {
             let _ = tx.blocking_send(Err(DataFusionError::External(Box::new(e))));
             return;
         }
     };
-    for batch in reader {
+    for batch in batches {
         let batch = batch.map_err(|e| DataFusionError::External(Box::new(resolve(e))));
         let failed = batch.is_err();
         if tx.blocking_send(batch).is_err() || failed {
@@ -198,8 +214,62 @@ fn scan(input: Input, plan: ScanPlan, tx: &mpsc::Sender<Result<RecordBatch>>) {
     }
 }
 
-fn open_reader(read: BoxRead, name: &str, plan: &ScanPlan) -> Result<FastaReader<BoxRead>, FastaError> {
-    let io_error = |e| FastaError {
+fn open_reader(input: Input, plan: &ScanPlan) -> Result<Batches, FastaError> {
+    let (name, read): (String, BoxRead) = match input {
+        Input::File { file, path } => {
+            let name = path.display().to_string();
+            let at = |e| io_error(&name, e);
+            if plan.mmap && is_plain_regular_file(&file, plan.range).map_err(at)? {
+                let (start, end) = plan.range.map_or((0, None), |(start, end)| (start, Some(end)));
+                let reader = FastaReader::mapped(file, name.as_str(), start, end).map_err(at)?;
+                return Ok(Box::new(configure(reader, plan)));
+            }
+            (name, Box::new(file))
+        }
+        Input::Stream { name, stream } => (name, stream),
+    };
+    let at = |e| io_error(&name, e);
+    let reader = match plan.range {
+        Some((start, end)) if start > 0 => {
+            FastaReader::with_range(read, name.as_str(), start, Some(end)).map_err(at)?
+        }
+        range => {
+            let (read, gzip) = decompress(read).map_err(at)?;
+            // Byte ranges refer to the file on disk, which for gzip is not the text parsed.
+            let end = range.map(|(_, end)| end).filter(|_| !gzip);
+            FastaReader::with_range(read, name.as_str(), 0, end)
+                .map_err(at)?
+                .with_compressed(gzip)
+        }
+    };
+    Ok(Box::new(configure(reader, plan)))
+}
+
+/// Whether `file` (positioned where `range` starts) is a regular file that is not gzip: the kind
+/// [`FastaReader::mapped`] reads. Ranges that start past 0 are never gzip (see the opener).
+fn is_plain_regular_file(file: &File, range: Option<(u64, u64)>) -> io::Result<bool> {
+    if !file.metadata()?.is_file() {
+        return Ok(false);
+    }
+    if range.is_some_and(|(start, _)| start > 0) {
+        return Ok(true);
+    }
+    let mut magic = Vec::with_capacity(2);
+    let mut reader = file;
+    reader.take(2).read_to_end(&mut magic)?;
+    reader.seek(SeekFrom::Start(0))?;
+    Ok(magic != [0x1f, 0x8b])
+}
+
+fn configure<R: Read>(reader: FastaReader<R>, plan: &ScanPlan) -> FastaReader<R> {
+    reader
+        .with_projection(plan.projection.clone())
+        .with_batch_size(plan.batch_size)
+        .with_limit(plan.limit)
+}
+
+fn io_error(name: &str, e: io::Error) -> FastaError {
+    FastaError {
         location: crate::fasta::Location {
             source: name.into(),
             line: None,
@@ -207,22 +277,7 @@ fn open_reader(read: BoxRead, name: &str, plan: &ScanPlan) -> Result<FastaReader
             record: None,
         },
         kind: crate::fasta::FastaErrorKind::Io(e),
-    };
-    let reader = match plan.range {
-        Some((start, end)) if start > 0 => FastaReader::with_range(read, name, start, Some(end)).map_err(io_error)?,
-        range => {
-            let (read, gzip) = decompress(read).map_err(io_error)?;
-            // Byte ranges refer to the file on disk, which for gzip is not the text parsed.
-            let end = range.map(|(_, end)| end).filter(|_| !gzip);
-            FastaReader::with_range(read, name, 0, end)
-                .map_err(io_error)?
-                .with_compressed(gzip)
-        }
-    };
-    Ok(reader
-        .with_projection(plan.projection.clone())
-        .with_batch_size(plan.batch_size)
-        .with_limit(plan.limit))
+    }
 }
 
 async fn is_gzip_object(store: &Arc<dyn ObjectStore>, location: &ObjectPath) -> Result<bool> {

@@ -1,17 +1,26 @@
-//! A line splitter over one large, reused buffer: `memchr` for `\n`, no per-line allocation,
-//! byte offsets and line numbers for every line it hands out.
+//! A line splitter over one large buffer (reused, or a mapped window of a file): `memchr` for
+//! `\n`, no per-line allocation, byte offsets and line numbers for every line it hands out.
 
+use std::fs::File;
 use std::io::{self, Read};
 
+use super::mapped::MappedFile;
 use super::scan::{BodyScan, scan_body};
 
 /// Initial buffer size; it grows only for a single line longer than this.
 const INITIAL_CAPACITY: usize = 1 << 20;
 
+/// Where a [`LineReader`]'s bytes are.
+enum Buffer<R> {
+    /// Read from `inner` into one reused buffer.
+    Read { inner: R, buf: Vec<u8> },
+    /// A mapped window of a local file.
+    Mapped(MappedFile),
+}
+
 /// Splits a byte stream into lines (without the `\n`; a `\r` before it is left in place).
 pub(crate) struct LineReader<R> {
-    inner: R,
-    buf: Vec<u8>,
+    buffer: Buffer<R>,
     /// Start of the unread part of `buf`.
     pos: usize,
     /// End of the valid part of `buf`.
@@ -30,9 +39,36 @@ pub(crate) struct LineReader<R> {
 impl<R: Read> LineReader<R> {
     /// Reads `inner`, whose first byte is at stream offset `offset`.
     pub(crate) fn new(inner: R, offset: u64) -> Self {
+        Self::over(
+            Buffer::Read {
+                inner,
+                buf: vec![0; INITIAL_CAPACITY],
+            },
+            offset,
+        )
+    }
+
+    /// Reads a local file from byte `offset` on through a memory map (see [`MappedFile`]).
+    pub(crate) fn mapped(file: File, offset: u64) -> Self {
+        Self::over(Buffer::Mapped(MappedFile::new(file)), offset)
+    }
+
+    /// Sets the size of the read buffer or the map window (for tests of their boundaries).
+    #[cfg(test)]
+    pub(crate) fn with_capacity(mut self, capacity: usize) -> Self {
+        self.buffer = match self.buffer {
+            Buffer::Read { inner, .. } => Buffer::Read {
+                inner,
+                buf: vec![0; capacity],
+            },
+            Buffer::Mapped(map) => Buffer::Mapped(map.with_window(capacity)),
+        };
+        self
+    }
+
+    fn over(buffer: Buffer<R>, offset: u64) -> Self {
         Self {
-            inner,
-            buf: vec![0; INITIAL_CAPACITY],
+            buffer,
             pos: 0,
             filled: 0,
             scanned: 0,
@@ -46,7 +82,7 @@ impl<R: Read> LineReader<R> {
     /// The next line as a range of [`Self::buf`], or `None` at the end of the stream.
     pub(crate) fn next_line(&mut self) -> io::Result<Option<(usize, usize)>> {
         loop {
-            let unscanned = &self.buf[self.scanned..self.filled];
+            let unscanned = &self.buf()[self.scanned..self.filled];
             // `consume` may have left `scanned` on the line's end
             let found = if unscanned.first() == Some(&b'\n') {
                 Some(0)
@@ -85,7 +121,7 @@ impl<R: Read> LineReader<R> {
     /// `\n`, or at the end of the stream.
     pub(crate) fn peek_block(&mut self, check_unusual: bool) -> io::Result<(&[u8], BodyScan)> {
         loop {
-            let unread = &self.buf[self.pos..self.filled];
+            let unread = &self.buf()[self.pos..self.filled];
             let mut scan = scan_body(unread, check_unusual);
             if !scan.header && !self.eof {
                 // Keep only complete lines. The flags may then also cover part of a line left
@@ -98,7 +134,7 @@ impl<R: Read> LineReader<R> {
                     }
                 };
             }
-            return Ok((&self.buf[self.pos..self.pos + scan.len], scan));
+            return Ok((&self.buf()[self.pos..self.pos + scan.len], scan));
         }
     }
 
@@ -127,7 +163,10 @@ impl<R: Read> LineReader<R> {
 
     /// The buffer that the ranges from [`Self::next_line`] index into.
     pub(crate) fn buf(&self) -> &[u8] {
-        &self.buf
+        match &self.buffer {
+            Buffer::Read { buf, .. } => buf,
+            Buffer::Mapped(map) => map.bytes(),
+        }
     }
 
     /// Stream offset of the start of the line last returned.
@@ -140,32 +179,34 @@ impl<R: Read> LineReader<R> {
         self.lines
     }
 
+    /// Keeps `buf[pos..filled]` (moved to the start of the buffer) and makes at least one more
+    /// byte follow it, or sets `eof`. After an error the buffer is empty and at its end.
     fn refill(&mut self) -> io::Result<()> {
-        if self.pos > 0 {
-            self.buf.copy_within(self.pos..self.filled, 0);
-            self.buf_offset += self.pos as u64;
-            self.filled -= self.pos;
-            self.scanned -= self.pos;
-            self.pos = 0;
-        }
-        if self.filled == self.buf.len() {
-            let new_len = self.buf.len() * 2;
-            self.buf.resize(new_len, 0);
-        }
-        loop {
-            match self.inner.read(&mut self.buf[self.filled..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    return Ok(());
+        let kept = self.filled - self.pos;
+        let from = self.buf_offset + self.pos as u64;
+        let result = match &mut self.buffer {
+            Buffer::Read { inner, buf } => {
+                buf.copy_within(self.pos..self.filled, 0);
+                if kept == buf.len() {
+                    buf.resize(buf.len() * 2, 0);
                 }
-                Ok(n) => {
-                    self.filled += n;
-                    return Ok(());
+                loop {
+                    match inner.read(&mut buf[kept..]) {
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        read => break read.map(|n| (kept + n, n == 0)),
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
             }
-        }
+            Buffer::Mapped(map) => map.remap(from, kept).map(|at_end| (map.bytes().len(), at_end)),
+        };
+        self.buf_offset = from;
+        self.scanned -= self.pos;
+        self.pos = 0;
+        let (filled, eof) = result.inspect_err(|_| {
+            (self.filled, self.scanned, self.eof) = (0, 0, true);
+        })?;
+        (self.filled, self.eof) = (filled, eof);
+        Ok(())
     }
 }
 
@@ -174,8 +215,7 @@ mod tests {
     use super::*;
 
     fn lines_of(data: &[u8], capacity: usize) -> Vec<(Vec<u8>, u64)> {
-        let mut r = LineReader::new(data, 0);
-        r.buf = vec![0; capacity];
+        let mut r = LineReader::new(data, 0).with_capacity(capacity);
         let mut out = Vec::new();
         while let Some((s, e)) = r.next_line().unwrap() {
             out.push((r.buf()[s..e].to_vec(), r.line_offset()));
@@ -222,8 +262,7 @@ mod tests {
 
     #[test]
     fn blocks_keep_only_complete_lines_across_refills() {
-        let mut r = LineReader::new(&b"AAAA\nCC\n>h\n"[..], 0);
-        r.buf = vec![0; 7];
+        let mut r = LineReader::new(&b"AAAA\nCC\n>h\n"[..], 0).with_capacity(7);
         let (bytes, scan) = r.peek_block(true).unwrap();
         assert_eq!((bytes, scan.newlines, scan.header), (&b"AAAA\n"[..], 1, false));
         r.consume(5, 1, None);

