@@ -4,14 +4,27 @@
 use std::path::PathBuf;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use r2dl::fasta::{FastaError, FastaErrorKind, open};
+use r2dl::fasta::{FastaError, FastaErrorKind, FastaReader, open};
 
 fn corpus(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(path)
 }
 
-fn read(path: &str) -> Result<Vec<(String, Option<String>, String)>, FastaError> {
-    let batches: Vec<RecordBatch> = open(corpus(path))?.collect::<Result<_, _>>()?;
+type Row = (String, Option<String>, String);
+
+fn read(path: &str) -> Result<Vec<Row>, FastaError> {
+    rows(open(corpus(path))?)
+}
+
+/// [`read`] through a memory map, as SQL scans read plain local files.
+fn read_mapped(path: &str) -> Result<Vec<Row>, FastaError> {
+    let path = corpus(path);
+    let file = std::fs::File::open(&path).expect("corpus file");
+    rows(FastaReader::mapped(file, path.display().to_string(), 0, None).expect("map"))
+}
+
+fn rows(reader: impl Iterator<Item = Result<RecordBatch, FastaError>>) -> Result<Vec<Row>, FastaError> {
+    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>()?;
     let mut rows = Vec::new();
     for b in &batches {
         let (ids, descriptions, sequences) = (
@@ -55,6 +68,28 @@ fn valid_files_read_to_the_expected_records() {
     assert!(read("valid/only_comments.fasta").expect("comments").is_empty());
     assert_eq!(read("valid/lowercase.fasta").expect("lowercase")[0].2, "mkvLAagHT");
     assert_eq!(read("valid/empty_sequence.fasta").expect("empty sequence")[0].2, "");
+}
+
+#[test]
+fn mapped_plain_files_read_to_the_same_records_and_errors() {
+    let mut files = Vec::new();
+    for dir in ["valid", "malformed"] {
+        for entry in std::fs::read_dir(corpus(dir)).expect("corpus directory") {
+            let name = entry.expect("entry").file_name().into_string().expect("UTF-8 name");
+            if name.ends_with(".fasta") {
+                files.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    assert!(files.len() >= 15, "{files:?}");
+    for file in files {
+        let (streamed, mapped) = (read(&file), read_mapped(&file));
+        match (&streamed, &mapped) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{file}"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{file}"),
+            _ => panic!("{file}: read {streamed:?}, mapped {mapped:?}"),
+        }
+    }
 }
 
 #[test]
