@@ -20,7 +20,7 @@ for t in ${tasks[@]}; do
   case $t in
     amp) train amp 6 ;;
     toxicity) train toxicity 6 ;;
-    antibody_affinity) train antibody_affinity 3 ;;
+    antibody_affinity) train antibody_affinity 10 ;;
     # long proteins: train on random 128-residue windows (prediction still sees whole sequences)
     solubility_esol) train solubility_esol 6 --max-length 128 ;;
     solubility) train solubility 4 --max-length 128 ;;
