@@ -21,7 +21,7 @@ use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectSt
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use crate::fasta::{BoxRead, DEFAULT_BATCH_SIZE, FastaError, FastaReader, count_newlines, decompress};
+use crate::fasta::{BoxRead, DEFAULT_BATCH_SIZE, FastaError, FastaReader, GZIP_MAGIC, count_newlines, decompress};
 
 /// Batches in flight between the parsing thread and the consumer of one file stream.
 const CHANNEL_DEPTH: usize = 2;
@@ -258,7 +258,7 @@ fn is_plain_regular_file(file: &File, range: Option<(u64, u64)>) -> io::Result<b
     let mut reader = file;
     reader.take(2).read_to_end(&mut magic)?;
     reader.seek(SeekFrom::Start(0))?;
-    Ok(magic != [0x1f, 0x8b])
+    Ok(magic != GZIP_MAGIC)
 }
 
 fn configure<R: Read>(reader: FastaReader<R>, plan: &ScanPlan) -> FastaReader<R> {
@@ -282,7 +282,7 @@ fn io_error(name: &str, e: io::Error) -> FastaError {
 
 async fn is_gzip_object(store: &Arc<dyn ObjectStore>, location: &ObjectPath) -> Result<bool> {
     let head = store.get_range(location, 0..2).await?;
-    Ok(head.as_ref() == [0x1f, 0x8b])
+    Ok(head.as_ref() == GZIP_MAGIC)
 }
 
 /// A blocking [`Read`] over an object-store byte stream (for stores other than local files).

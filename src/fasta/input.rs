@@ -13,7 +13,8 @@ use super::reader::FastaReader;
 /// A boxed byte source, as the readers in this crate take it.
 pub type BoxRead = Box<dyn Read + Send>;
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// The first two bytes of every gzip member (and so of BGZF).
+pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Returns `reader` decompressed when it starts with the gzip magic bytes, and whether it was.
 pub fn decompress<R: Read + Send + 'static>(reader: R) -> io::Result<(BoxRead, bool)> {

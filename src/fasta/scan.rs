@@ -33,6 +33,14 @@ pub(crate) struct HeaderLine {
     pub ascii: bool,
 }
 
+/// Calls the instance of a scan `f::<UNUSUAL>` that `flag` selects.
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_flag {
+    ($($f:ident)::+, $text:expr, $flag:expr) => {
+        if $flag { $($f)::+::<true>($text) } else { $($f)::+::<false>($text) }
+    };
+}
+
 /// Scans `text`, which starts at a line start, up to the first line that starts with `>`.
 /// [`BodyScan::unusual`] is computed only when `check_unusual` is set (false otherwise).
 pub(crate) fn scan_body(text: &[u8], check_unusual: bool) -> BodyScan {
@@ -41,22 +49,10 @@ pub(crate) fn scan_body(text: &[u8], check_unusual: bool) -> BodyScan {
         static AVX512: std::sync::LazyLock<bool> = std::sync::LazyLock::new(avx512::detected);
         if *AVX512 {
             // SAFETY: the CPU has every feature `avx512::scan_body` is compiled for.
-            return unsafe {
-                if check_unusual {
-                    avx512::scan_body::<true>(text)
-                } else {
-                    avx512::scan_body::<false>(text)
-                }
-            };
+            return unsafe { by_flag!(avx512::scan_body, text, check_unusual) };
         }
         // SAFETY: SSE2 is part of the x86-64 baseline.
-        unsafe {
-            if check_unusual {
-                sse2::scan_body::<true>(text)
-            } else {
-                sse2::scan_body::<false>(text)
-            }
-        }
+        unsafe { by_flag!(sse2::scan_body, text, check_unusual) }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -111,7 +107,6 @@ pub(crate) fn is_ascii(bytes: &[u8]) -> bool {
     high & 0x8080_8080_8080_8080 == 0 && tail < 0x80
 }
 
-/// A 64-byte block is one AVX-512 register, and each comparison gives its bit mask directly.
 /// How far ahead of the block being scanned the vectorised scans prefetch, in bytes: a mapped
 /// file comes straight from memory, and the hardware prefetcher stops at every page boundary
 /// (measured on the 1 GB benchmark file: 1024 and 2048 bytes both cut the scan's wall time by
@@ -119,6 +114,7 @@ pub(crate) fn is_ascii(bytes: &[u8]) -> bool {
 #[cfg(target_arch = "x86_64")]
 const PREFETCH_DISTANCE: usize = 2048;
 
+/// A 64-byte block is one AVX-512 register, and each comparison gives its bit mask directly.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::{
@@ -477,20 +473,12 @@ mod tests {
         {
             // SAFETY: SSE2 is part of the x86-64 baseline.
             scans.push(("sse2", |text, unusual| unsafe {
-                if unusual {
-                    sse2::scan_body::<true>(text)
-                } else {
-                    sse2::scan_body::<false>(text)
-                }
+                by_flag!(sse2::scan_body, text, unusual)
             }));
             if avx512::detected() {
                 // SAFETY: the features were detected.
                 scans.push(("avx512", |text, unusual| unsafe {
-                    if unusual {
-                        avx512::scan_body::<true>(text)
-                    } else {
-                        avx512::scan_body::<false>(text)
-                    }
+                    by_flag!(avx512::scan_body, text, unusual)
                 }));
             }
         }
