@@ -87,6 +87,7 @@ pub fn session_context(config: SessionConfig) -> Result<SessionContext> {
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(datasource::LimitedScanBatches))
         .build();
     let ctx = enable_file_tables(SessionContext::new_with_state(state));
     register(&ctx)?;
