@@ -51,7 +51,7 @@ enum Command {
     /// Train a predictor (a sparse Θ and an output mapping on the frozen model) from labelled
     /// sequences into a folder; every folder under udfs/ becomes `predict_<name>()` in SQL.
     #[command(after_help = TRAIN_EXAMPLES)]
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Annotate every sequence of a file with predictors (and embeddings) into Parquet.
     Annotate(AnnotateArgs),
     /// Show the model and the SQL functions: embed, and predict_<name> for each predictor with
@@ -128,6 +128,9 @@ pub struct TrainArgs {
     /// Longest training input in residues; longer sequences train on a random window [default: 510].
     #[arg(long, value_name = "RESIDUES")]
     max_length: Option<usize>,
+    /// Hidden ReLU units of the output mapping; 0 makes it linear [default: 0].
+    #[arg(long, value_name = "UNITS")]
+    head_hidden: Option<usize>,
     /// Continue an interrupted run from the checkpoint in the output folder.
     #[arg(long)]
     resume: bool,
@@ -267,7 +270,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Sql(args) => sql::run(args).await,
         Command::Embed(args) => embed::run(args).await,
-        Command::Train(args) => train::run_train(args).await,
+        Command::Train(args) => train::run_train(*args).await,
         Command::Eval(args) => train::run_eval(args).await,
         Command::Annotate(args) => annotate::run(args).await,
         Command::Info(args) => info::run(args).await,

@@ -55,6 +55,7 @@ pub async fn run_train(args: TrainArgs) -> Result<(), CliError> {
         patience: args.patience.unwrap_or(defaults.patience),
         seed: args.seed.unwrap_or(defaults.seed),
         max_length: args.max_length.unwrap_or(defaults.max_length),
+        head_hidden: args.head_hidden.unwrap_or(defaults.head_hidden),
         ..defaults
     };
     let out = args

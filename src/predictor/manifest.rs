@@ -9,8 +9,12 @@ use serde::{Deserialize, Serialize};
 use super::error::{PredictorError, Result};
 use super::metrics::Metrics;
 
-/// The manifest format this build writes and reads.
-pub const MANIFEST_FORMAT: &str = "r2dl-predictor/1";
+/// The manifest format this build writes.
+pub const MANIFEST_FORMAT: &str = "r2dl-predictor/2";
+
+/// The formats this build reads: `/1` is `/2` without the output mapping's hidden layer
+/// (`hyper_parameters.head_hidden`), so it reads as a linear mapping.
+pub const READABLE_FORMATS: [&str; 2] = ["r2dl-predictor/1", MANIFEST_FORMAT];
 
 /// What a predictor predicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -85,6 +89,9 @@ pub struct HyperParameters {
     pub max_length: usize,
     /// Share of the training rows held out for validation when no validation file is given.
     pub valid_fraction: f64,
+    /// Hidden ReLU units of the output mapping (0: a linear mapping).
+    #[serde(default)]
+    pub head_hidden: usize,
 }
 
 impl Default for HyperParameters {
@@ -101,6 +108,7 @@ impl Default for HyperParameters {
             seed: 1,
             max_length: 510,
             valid_fraction: 0.1,
+            head_hidden: 0,
         }
     }
 }
@@ -188,10 +196,11 @@ impl Manifest {
             message,
         };
         let manifest: Manifest = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        if manifest.format != MANIFEST_FORMAT {
+        if !READABLE_FORMATS.contains(&manifest.format.as_str()) {
             return Err(bad(format!(
-                "format is '{}'; this r2dl reads '{MANIFEST_FORMAT}'",
-                manifest.format
+                "format is '{}'; this r2dl reads {}",
+                manifest.format,
+                READABLE_FORMATS.map(|f| format!("'{f}'")).join(" and ")
             )));
         }
         if !is_function_name(&manifest.name) {

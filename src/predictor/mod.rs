@@ -14,9 +14,10 @@ use candle_core::{DType, Device, Tensor};
 
 pub use catalog::{Catalog, CatalogEntry, catalog_dirs};
 pub use error::{BaseModelMismatch, PredictorError, Result};
-pub use head::{Head, softmax};
+pub use head::{Dense, Head, HeadGradients, softmax};
 pub use manifest::{
-    BaseModel, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, Sparsity, TrainingData, TrainingLog, is_function_name,
+    BaseModel, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, READABLE_FORMATS, Sparsity, TrainingData, TrainingLog,
+    is_function_name,
 };
 
 use crate::model::{Embeddings, InvalidResidue, NUM_RESIDUES, ReprogrammedModel, SparseRow, Theta};
@@ -81,8 +82,6 @@ impl Predictor {
         let f32s =
             |name: &str| -> Result<Vec<f32>> { get(name, DType::F32, 1)?.to_vec1().map_err(|e| bad(e.to_string())) };
         let (offsets, indices, values) = (u32s("theta.offsets")?, u32s("theta.indices")?, f32s("theta.values")?);
-        let weight = get("head.weight", DType::F32, 2)?;
-        let bias = f32s("head.bias")?;
 
         if offsets.len() != NUM_RESIDUES + 1 || indices.len() != values.len() {
             return Err(bad(format!(
@@ -108,26 +107,45 @@ impl Predictor {
             });
         }
         let theta = Theta::from_rows(rows, manifest.base_model.vocab_size).map_err(|e| bad(e.to_string()))?;
-        let (outputs, dim) = weight
-            .dims2()
-            .map_err(|_| bad(format!("head.weight is {:?}, expected [outputs, d]", weight.dims())))?;
-        if outputs != manifest.outputs() || dim != manifest.base_model.hidden_size || bias.len() != outputs {
-            return Err(bad(format!(
-                "the output mapping is {outputs}×{dim} with {} biases; the manifest needs {}×{}",
-                bias.len(),
-                manifest.outputs(),
-                manifest.base_model.hidden_size
-            )));
-        }
-        let weight = weight
-            .flatten_all()
-            .and_then(|w| w.to_vec1())
-            .map_err(|e| bad(e.to_string()))?;
-        Ok(Self {
-            manifest,
-            theta,
-            head: Head { weight, bias, dim },
-        })
+        // a layer `[outputs, inputs]` from its two tensors, checked against the manifest
+        let dense = |prefix: &str, outputs: usize, inputs: usize| -> Result<Dense> {
+            let weight = get(&format!("{prefix}.weight"), DType::F32, 2)?;
+            let bias = f32s(&format!("{prefix}.bias"))?;
+            if weight.dims() != [outputs, inputs] || bias.len() != outputs {
+                return Err(bad(format!(
+                    "{prefix}.weight is {:?} with {} biases; the manifest needs [{outputs}, {inputs}] and {outputs}",
+                    weight.dims(),
+                    bias.len(),
+                )));
+            }
+            let weight = weight
+                .flatten_all()
+                .and_then(|w| w.to_vec1())
+                .map_err(|e| bad(e.to_string()))?;
+            Ok(Dense { weight, bias, inputs })
+        };
+        let (dim, units, outputs) = (
+            manifest.base_model.hidden_size,
+            manifest.hyper_parameters.head_hidden,
+            manifest.outputs(),
+        );
+        let head = if units == 0 {
+            if tensors.contains_key("head.hidden.weight") {
+                return Err(bad(
+                    "has a hidden layer (head.hidden.weight) but the manifest's head_hidden is 0".into(),
+                ));
+            }
+            Head {
+                hidden: None,
+                output: dense("head", outputs, dim)?,
+            }
+        } else {
+            Head {
+                hidden: Some(dense("head.hidden", units, dim)?),
+                output: dense("head", outputs, units)?,
+            }
+        };
+        Ok(Self { manifest, theta, head })
     }
 
     /// Writes `manifest.json` and `predictor.safetensors` into `dir` (created if needed).
@@ -146,20 +164,25 @@ impl Predictor {
             values.extend_from_slice(&row.values);
             offsets.push(indices.len() as u32);
         }
-        let outputs = self.head.bias.len();
         let cpu = &Device::Cpu;
+        let mut layers = vec![("head", &self.head.output)];
+        layers.extend(self.head.hidden.as_ref().map(|h| ("head.hidden", h)));
         let tensors: HashMap<String, Tensor> = [
-            ("theta.offsets", Tensor::new(offsets, cpu)),
-            ("theta.indices", Tensor::new(indices, cpu)),
-            ("theta.values", Tensor::new(values, cpu)),
-            (
-                "head.weight",
-                Tensor::from_slice(&self.head.weight, (outputs, self.head.dim), cpu),
-            ),
-            ("head.bias", Tensor::new(self.head.bias.as_slice(), cpu)),
+            ("theta.offsets".to_string(), Tensor::new(offsets, cpu)),
+            ("theta.indices".to_string(), Tensor::new(indices, cpu)),
+            ("theta.values".to_string(), Tensor::new(values, cpu)),
         ]
         .into_iter()
-        .map(|(name, tensor)| tensor.map(|t| (name.to_string(), t)))
+        .chain(layers.into_iter().flat_map(|(prefix, layer)| {
+            [
+                (
+                    format!("{prefix}.weight"),
+                    Tensor::from_slice(&layer.weight, (layer.outputs(), layer.inputs), cpu),
+                ),
+                (format!("{prefix}.bias"), Tensor::new(layer.bias.as_slice(), cpu)),
+            ]
+        }))
+        .map(|(name, tensor)| tensor.map(|t| (name, t)))
         .collect::<candle_core::Result<_>>()
         .map_err(weights_error)?;
         write_atomically(&path, |tmp| {
@@ -253,4 +276,65 @@ pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rewrites the manifest in `dir` by `change`.
+    fn edit_manifest(dir: &Path, change: impl FnOnce(&mut Manifest)) {
+        let path = dir.join(MANIFEST_FILE);
+        let mut manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        change(&mut manifest);
+        std::fs::write(&path, serde_json::to_string(&manifest).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn hidden_layers_round_trip_and_mismatched_shapes_or_formats_are_refused() {
+        // a shipped predictor of the first format reads as a linear mapping
+        let shipped = Predictor::load(Path::new("udfs/amp")).unwrap();
+        assert_eq!(shipped.manifest.format, READABLE_FORMATS[0]);
+        assert_eq!((shipped.head.hidden_units(), shipped.head.dim()), (0, 384));
+
+        let mut value = 0.0f32;
+        let mut predictor = shipped.clone();
+        predictor.head = Head::with_hidden(2, 384, 5, || {
+            value = (value + 0.37) % 1.0;
+            value
+        });
+        predictor
+            .head
+            .output
+            .weight
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, w)| *w = i as f32 * 1e-3);
+        predictor.manifest.format = MANIFEST_FORMAT.into();
+        predictor.manifest.hyper_parameters.head_hidden = 5;
+        let dir = tempfile::tempdir().unwrap();
+        predictor.save(dir.path()).unwrap();
+        let loaded = Predictor::load(dir.path()).unwrap();
+        assert_eq!((&loaded.theta, &loaded.head), (&predictor.theta, &predictor.head));
+        assert_eq!(loaded.manifest, predictor.manifest);
+
+        let error = |change: fn(&mut Manifest)| {
+            edit_manifest(dir.path(), change);
+            let message = Predictor::load(dir.path()).unwrap_err().to_string();
+            predictor.save(dir.path()).unwrap();
+            message
+        };
+        let message = error(|m| m.hyper_parameters.head_hidden = 4);
+        assert!(
+            message.contains("head.hidden.weight is [5, 384]") && message.contains("[4, 384]"),
+            "{message}"
+        );
+        let message = error(|m| m.hyper_parameters.head_hidden = 0);
+        assert!(message.contains("has a hidden layer"), "{message}");
+        let message = error(|m| m.format = "r2dl-predictor/9".into());
+        assert!(
+            message.contains("'r2dl-predictor/9'") && message.contains("'r2dl-predictor/2'"),
+            "{message}"
+        );
+    }
 }

@@ -176,8 +176,8 @@ struct State {
     v_t: Vec<f32>,
     head: Head,
     adam_v_t: Adam,
-    adam_weight: Adam,
-    adam_bias: Adam,
+    /// One per parameter vector of the head, in [`Head::parameters`] order.
+    adam_head: Vec<Adam>,
 }
 
 /// Progress kept across epochs, saved with the checkpoint.
@@ -329,12 +329,13 @@ pub fn train(
         .map_err(crate::model::ModelError::from)?;
     let dictionary = Dictionary::new(v_s, d);
     let one_hot = Theta::one_hot(model.english_tokens());
+    let mut init_rng = Rng::new(hyper.seed, 2);
+    let head = Head::with_hidden(task.outputs(), d, hyper.head_hidden, || init_rng.unit() as f32);
     let mut state = State {
         v_t: dictionary.reconstruct(&one_hot),
-        head: Head::zeros(task.outputs(), d),
         adam_v_t: Adam::new(NUM_RESIDUES * d),
-        adam_weight: Adam::new(task.outputs() * d),
-        adam_bias: Adam::new(task.outputs()),
+        adam_head: head.parameters().iter().map(|(_, p, _)| Adam::new(p.len())).collect(),
+        head,
     };
     let mut info = CheckpointInfo {
         epochs_done: 0,
@@ -384,15 +385,23 @@ pub fn train(
             let tape = encoder.record(&table, &inputs);
             let logits = state.head.forward(tape.pooled());
             let (loss, d_logits) = objective(kind, &logits, &targets, state.head.outputs());
-            let (d_weight, d_bias, d_pooled) = head_backward(&state.head, tape.pooled(), &d_logits);
-            let d_table = tape.backward(&d_pooled, table_rows);
+            let grads = state.head.backward(tape.pooled(), &d_logits);
+            let d_table = tape.backward(&grads.pooled, table_rows);
             state
                 .adam_v_t
                 .step(&mut state.v_t, &d_table[..NUM_RESIDUES * d], hyper.lr_theta, 0.0);
-            state
-                .adam_weight
-                .step(&mut state.head.weight, &d_weight, hyper.lr_head, hyper.weight_decay);
-            state.adam_bias.step(&mut state.head.bias, &d_bias, hyper.lr_head, 0.0);
+            let decays: Vec<bool> = state.head.parameters().iter().map(|&(_, _, decays)| decays).collect();
+            for (((params, grad), adam), decays) in state
+                .head
+                .parameters_mut()
+                .into_iter()
+                .zip(&grads.parameters)
+                .zip(&mut state.adam_head)
+                .zip(decays)
+            {
+                let weight_decay = if decays { hyper.weight_decay } else { 0.0 };
+                adam.step(params, grad, hyper.lr_head, weight_decay);
+            }
             info.steps += 1;
             if info.steps.is_multiple_of(hyper.recode_every) {
                 state.v_t = dictionary.reconstruct(&recode(&dictionary, &state.v_t, hyper.k, vocab_size)?);
@@ -580,30 +589,6 @@ fn objective(kind: Kind, logits: &[f32], targets: &[f32], outputs: usize) -> (f6
     (loss / f64::from(n), grad)
 }
 
-/// Gradients of the output mapping's weight and bias, and of the pooled vectors.
-fn head_backward(head: &Head, pooled: &[f32], d_logits: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let (d, outputs) = (head.dim, head.outputs());
-    let mut d_weight = vec![0f32; outputs * d];
-    let mut d_bias = vec![0f32; outputs];
-    let mut d_pooled = vec![0f32; pooled.len()];
-    for ((x, g), dx) in pooled
-        .chunks_exact(d)
-        .zip(d_logits.chunks_exact(outputs))
-        .zip(d_pooled.chunks_exact_mut(d))
-    {
-        for (c, &gc) in g.iter().enumerate() {
-            d_bias[c] += gc;
-            let w = &head.weight[c * d..(c + 1) * d];
-            let dw = &mut d_weight[c * d..(c + 1) * d];
-            for i in 0..d {
-                dw[i] += gc * x[i];
-                dx[i] += gc * w[i];
-            }
-        }
-    }
-    (d_weight, d_bias, d_pooled)
-}
-
 /// Θ from V_T by OMP.
 fn recode(dictionary: &Dictionary, v_t: &[f32], k: usize, vocab: usize) -> Result<Theta> {
     Ok(Theta::from_rows(dictionary.code(v_t, k), vocab)?)
@@ -626,27 +611,28 @@ fn save_checkpoint(dir: &Path, state: &State, info: &CheckpointInfo, best: &Pred
     })?;
     let best_dir = dir.join(CHECKPOINT_BEST);
     best.save(&best_dir)?;
-    let named = [
-        ("v_t", &state.v_t),
-        ("head.weight", &state.head.weight),
-        ("head.bias", &state.head.bias),
-        ("adam.v_t.m", &state.adam_v_t.m),
-        ("adam.v_t.v", &state.adam_v_t.v),
-        ("adam.weight.m", &state.adam_weight.m),
-        ("adam.weight.v", &state.adam_weight.v),
-        ("adam.bias.m", &state.adam_bias.m),
-        ("adam.bias.v", &state.adam_bias.v),
+    let mut named = vec![
+        ("v_t".to_string(), state.v_t.as_slice()),
+        ("adam.v_t.m".to_string(), &state.adam_v_t.m),
+        ("adam.v_t.v".to_string(), &state.adam_v_t.v),
     ];
+    for ((name, values, _), adam) in state.head.parameters().into_iter().zip(&state.adam_head) {
+        named.push((name.to_string(), values));
+        named.push((format!("adam.{name}.m"), &adam.m));
+        named.push((format!("adam.{name}.v"), &adam.v));
+    }
     let mut tensors = std::collections::HashMap::new();
     for (name, values) in named {
-        tensors.insert(name.to_string(), tensor(values).map_err(checkpoint_error)?);
+        tensors.insert(name, tensor(values).map_err(checkpoint_error)?);
     }
-    let t = Tensor::new(
-        &[state.adam_v_t.t, state.adam_weight.t, state.adam_bias.t],
-        &Device::Cpu,
-    )
-    .map_err(checkpoint_error)?;
-    tensors.insert("adam.t".into(), t);
+    let steps: Vec<u32> = std::iter::once(&state.adam_v_t)
+        .chain(&state.adam_head)
+        .map(|adam| adam.t)
+        .collect();
+    tensors.insert(
+        "adam.t".into(),
+        Tensor::new(steps, &Device::Cpu).map_err(checkpoint_error)?,
+    );
     write_atomically(&path, |tmp| {
         candle_core::safetensors::save(&tensors, tmp).map_err(|e| crate::predictor::PredictorError::Weights {
             path: tmp.to_path_buf(),
@@ -701,31 +687,36 @@ fn load_checkpoint(dir: &Path, run: &str, shape: &State) -> Result<(State, Check
         .ok_or_else(|| bad(&path, "no tensor 'adam.t'".into()))?
         .to_vec1()
         .map_err(|e| bad(&path, e.to_string()))?;
-    let [t_v_t, t_weight, t_bias] =
-        <[u32; 3]>::try_from(t).map_err(|_| bad(&path, "'adam.t' needs 3 values".into()))?;
-    let (n_v_t, n_weight, n_bias) = (shape.v_t.len(), shape.head.weight.len(), shape.head.bias.len());
+    if t.len() != 1 + shape.adam_head.len() {
+        return Err(bad(
+            &path,
+            format!(
+                "'adam.t' has {} values, expected {}",
+                t.len(),
+                1 + shape.adam_head.len()
+            ),
+        ));
+    }
+    let adam = |name: &str, len: usize, t: u32| -> Result<Adam> {
+        Ok(Adam {
+            m: get(&format!("adam.{name}.m"), len)?,
+            v: get(&format!("adam.{name}.v"), len)?,
+            t,
+        })
+    };
+    let n_v_t = shape.v_t.len();
+    let mut head = shape.head.clone();
+    let mut adam_head = Vec::with_capacity(shape.adam_head.len());
+    let names: Vec<&str> = shape.head.parameters().iter().map(|&(name, _, _)| name).collect();
+    for ((params, name), &t) in head.parameters_mut().into_iter().zip(names).zip(&t[1..]) {
+        *params = get(name, params.len())?;
+        adam_head.push(adam(name, params.len(), t)?);
+    }
     let state = State {
         v_t: get("v_t", n_v_t)?,
-        head: Head {
-            weight: get("head.weight", n_weight)?,
-            bias: get("head.bias", n_bias)?,
-            dim: shape.head.dim,
-        },
-        adam_v_t: Adam {
-            m: get("adam.v_t.m", n_v_t)?,
-            v: get("adam.v_t.v", n_v_t)?,
-            t: t_v_t,
-        },
-        adam_weight: Adam {
-            m: get("adam.weight.m", n_weight)?,
-            v: get("adam.weight.v", n_weight)?,
-            t: t_weight,
-        },
-        adam_bias: Adam {
-            m: get("adam.bias.m", n_bias)?,
-            v: get("adam.bias.v", n_bias)?,
-            t: t_bias,
-        },
+        adam_v_t: adam("v_t", n_v_t, t[0])?,
+        adam_head,
+        head,
     };
     let best = Predictor::load(&dir.join(CHECKPOINT_BEST))?;
     Ok((state, info, best.theta, best.head))
@@ -797,6 +788,20 @@ mod tests {
 
     #[test]
     fn training_learns_is_deterministic_sparse_and_resumable() {
+        learns_deterministically_sparsely_and_resumably(0);
+    }
+
+    #[test]
+    fn training_with_a_hidden_layer_learns_is_deterministic_sparse_and_resumable() {
+        learns_deterministically_sparsely_and_resumably(8);
+    }
+
+    fn learns_deterministically_sparsely_and_resumably(head_hidden: usize) {
+        let spec = |out: &Path| {
+            let mut spec = spec(out);
+            spec.hyper.head_hidden = head_hidden;
+            spec
+        };
         let dir = tempfile::tempdir().unwrap();
         write_tiny_bert(dir.path(), "", 3).unwrap();
         let model = ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap();
@@ -815,6 +820,7 @@ mod tests {
         assert!(m.metrics["test"]["auroc"] > 0.9, "{:?}", m.metrics);
         assert!(first.theta.rows().iter().all(|r| r.indices.len() <= 3));
         assert!(first.theta != Theta::one_hot(model.english_tokens()), "Θ moved");
+        assert_eq!(first.head.hidden_units(), head_hidden);
         assert_eq!(epochs.iter().filter(|p| matches!(p, Progress::Epoch { .. })).count(), 4);
         // what was saved loads back as the same predictor, with no checkpoint left behind
         let loaded = Predictor::load(out.path()).unwrap();
