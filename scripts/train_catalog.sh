@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 R2DL=${1:-target/release/r2dl}
 shift || true
 DATA=${DATA:-../shared/data}
-COMMON=(--lr 0.01 --head-lr 0.01 --k 16 --seed 1)
+COMMON=(--lr 0.01 --head-lr 0.01 --seed 1)   # --k is 16 unless a task says otherwise
 train() { # name epochs extra...
   local name=$1 epochs=$2; shift 2
   local task=${TASK_DIR:-$name}
@@ -18,8 +18,8 @@ train() { # name epochs extra...
 tasks=("${@:-amp toxicity antibody_affinity solubility_esol solubility}")
 for t in ${tasks[@]}; do
   case $t in
-    amp) train amp 6 ;;
-    toxicity) train toxicity 6 ;;
+    amp) train amp 6 --head-hidden 256 ;;
+    toxicity) train toxicity 10 --k 64 --head-hidden 256 ;;
     antibody_affinity) train antibody_affinity 10 ;;
     # long proteins: train on random 128-residue windows (prediction still sees whole sequences)
     solubility_esol) train solubility_esol 6 --max-length 128 ;;

@@ -413,6 +413,26 @@ fn a_predictor_trained_on_real_data_becomes_a_sql_function() {
         "{labels}"
     );
 
+    // an output mapping with a hidden layer trains on the real model and serves from SQL
+    let mlp = udfs.join("tiny_tox_mlp");
+    #[rustfmt::skip]
+    ok(&[
+        "train", "--name", "tiny_tox_mlp", "--train", arg(&data.join("train.csv")), "--limit", "48",
+        "--epochs", "1", "--batch-size", "16", "--head-hidden", "16", "--out", arg(&mlp),
+    ]);
+    let manifest_mlp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(mlp.join("manifest.json")).expect("manifest")).expect("JSON");
+    assert_eq!(manifest_mlp["format"], "r2dl-predictor/2");
+    assert_eq!(manifest_mlp["hyper_parameters"]["head_hidden"], 16);
+    let csv = ok(&[
+        "sql",
+        "--udfs",
+        arg(&udfs),
+        "SELECT count(p), count(DISTINCT p) > 1, min(p) >= 0 AND max(p) <= 1 \
+         FROM (SELECT predict_tiny_tox_mlp(sequence) AS p FROM 'sample_data/sample.fasta')",
+    ]);
+    assert_eq!(csv.lines().nth(1), Some(format!("{n},true,true").as_str()), "{csv}");
+
     // a predictor for another base model is refused with the reason
     let mut wrong: serde_json::Value = manifest.clone();
     wrong["base_model"]["weights_sha256"] = "0".repeat(64).into();
