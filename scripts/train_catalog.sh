@@ -20,9 +20,9 @@ for t in ${tasks[@]}; do
   case $t in
     amp) train amp 6 --head-hidden 256 ;;
     toxicity) train toxicity 10 --k 64 --head-hidden 256 ;;
-    antibody_affinity) train antibody_affinity 10 ;;
+    antibody_affinity) train antibody_affinity 10 --head-hidden 256 ;;
     # long proteins: train on random 128-residue windows (prediction still sees whole sequences)
-    solubility_esol) train solubility_esol 6 --max-length 128 ;;
+    solubility_esol) train solubility_esol 8 --max-length 128 --head-hidden 256 ;;
     solubility) train solubility 4 --max-length 128 ;;
   esac
 done

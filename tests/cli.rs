@@ -432,6 +432,9 @@ fn a_predictor_trained_on_real_data_becomes_a_sql_function() {
          FROM (SELECT predict_tiny_tox_mlp(sequence) AS p FROM 'sample_data/sample.fasta')",
     ]);
     assert_eq!(csv.lines().nth(1), Some(format!("{n},true,true").as_str()), "{csv}");
+    let info = ok(&["info", "--udfs", arg(&udfs)]);
+    assert!(info.contains("(k = 16, 16 hidden units)"), "{info}");
+    assert!(info.contains("(k = 16, linear mapping)"), "{info}");
 
     // a predictor for another base model is refused with the reason
     let mut wrong: serde_json::Value = manifest.clone();

@@ -58,8 +58,12 @@ pub async fn run(args: InfoArgs) -> Result<(), CliError> {
                 .join(", ")
         });
         println!("  predict_{}(sequence)  {returns}", m.name);
+        let mapping = match m.hyper_parameters.head_hidden {
+            0 => "linear mapping".to_string(),
+            units => format!("{units} hidden units"),
+        };
         println!(
-            "      trained on {} rows of {} (k = {}); test: {}  [{}]",
+            "      trained on {} rows of {} (k = {}, {mapping}); test: {}  [{}]",
             m.training_data.train_rows,
             m.training_data.source,
             m.sparsity.k,
