@@ -292,10 +292,20 @@ mod tests {
 
     #[test]
     fn hidden_layers_round_trip_and_mismatched_shapes_or_formats_are_refused() {
-        // a shipped predictor of the first format reads as a linear mapping
         let shipped = Predictor::load(Path::new("udfs/amp")).unwrap();
-        assert_eq!(shipped.manifest.format, READABLE_FORMATS[0]);
-        assert_eq!((shipped.head.hidden_units(), shipped.head.dim()), (0, 384));
+        let dir = tempfile::tempdir().unwrap();
+
+        // a linear predictor written in the first format reads back as a linear mapping
+        let mut linear = shipped.clone();
+        linear.head = Head::zeros(2, 384);
+        linear.head.output.bias = vec![0.25, -0.25];
+        linear.manifest.hyper_parameters.head_hidden = 0;
+        linear.save(dir.path()).unwrap();
+        edit_manifest(dir.path(), |m| m.format = READABLE_FORMATS[0].into());
+        let loaded = Predictor::load(dir.path()).unwrap();
+        assert_eq!(loaded.manifest.format, "r2dl-predictor/1");
+        assert_eq!(loaded.head, linear.head);
+        assert_eq!((loaded.head.hidden_units(), loaded.head.dim()), (0, 384));
 
         let mut value = 0.0f32;
         let mut predictor = shipped.clone();
@@ -312,7 +322,6 @@ mod tests {
             .for_each(|(i, w)| *w = i as f32 * 1e-3);
         predictor.manifest.format = MANIFEST_FORMAT.into();
         predictor.manifest.hyper_parameters.head_hidden = 5;
-        let dir = tempfile::tempdir().unwrap();
         predictor.save(dir.path()).unwrap();
         let loaded = Predictor::load(dir.path()).unwrap();
         assert_eq!((&loaded.theta, &loaded.head), (&predictor.theta, &predictor.head));
