@@ -31,6 +31,7 @@ pub use home::{
     resolve_model_dir, sha256_file, verify_sha256,
 };
 pub use packed::PackedEncoder;
+pub(crate) use packed::{View, matmul};
 pub use reprogrammed::{BatchSettings, Embeddings, Engine, ReprogrammedModel};
 pub use runtime::{ModelSpec, model_loads, parse_device, run_on_compute_pool, shared_model};
 pub use theta::{SparseRow, Theta};

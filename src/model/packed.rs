@@ -12,7 +12,7 @@ use super::kernels::{add_bias, add_layer_norm, bias_gelu, exp_rows};
 
 /// A row-major matrix view with explicit strides into a slice.
 #[derive(Clone, Copy)]
-pub(super) struct View<'a> {
+pub(crate) struct View<'a> {
     data: &'a [f32],
     rows: usize,
     cols: usize,
@@ -21,7 +21,7 @@ pub(super) struct View<'a> {
 }
 
 impl<'a> View<'a> {
-    pub(super) fn new(data: &'a [f32], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Self {
+    pub(crate) fn new(data: &'a [f32], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Self {
         let last = if rows == 0 || cols == 0 {
             0
         } else {
@@ -39,7 +39,7 @@ impl<'a> View<'a> {
 }
 
 /// `dst (rows × cols, row stride dst_stride) = [dst +] scale · lhs · rhs`.
-pub(super) fn matmul(
+pub(crate) fn matmul(
     dst: &mut [f32],
     dst_stride: usize,
     accumulate: bool,

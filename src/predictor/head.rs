@@ -2,6 +2,8 @@
 //! standardised regression value), either one linear layer or a hidden ReLU layer and a linear
 //! layer.
 
+use crate::model::{View, matmul};
+
 /// One fully connected layer, `outputs = W · inputs + b`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dense {
@@ -30,38 +32,38 @@ impl Dense {
 
     /// `rows × outputs` values for `rows × inputs` values.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        let mut out = Vec::with_capacity(x.len() / self.inputs * self.outputs());
-        for row in x.chunks_exact(self.inputs) {
-            for (w, b) in self.weight.chunks_exact(self.inputs).zip(&self.bias) {
-                out.push(b + dot(w, row));
-            }
+        let (rows, n, outputs) = (x.len() / self.inputs, self.inputs, self.outputs());
+        let mut out = vec![0f32; rows * outputs];
+        // x · Wᵀ, then + b
+        let w_t = View::new(&self.weight, n, outputs, 1, n);
+        matmul(&mut out, outputs, false, View::new(x, rows, n, n, 1), w_t, 1.0, 1);
+        for row in out.chunks_exact_mut(outputs) {
+            row.iter_mut().zip(&self.bias).for_each(|(v, b)| *v += b);
         }
         out
     }
 
     /// Gradients of the weight and bias, and of the inputs `x`, given `∂loss/∂outputs`.
     fn backward(&self, x: &[f32], d_out: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-        let (n, outputs) = (self.inputs, self.outputs());
+        let (rows, n, outputs) = (x.len() / self.inputs, self.inputs, self.outputs());
+        // ∂W = ∂outᵀ · x, ∂x = ∂out · W, ∂b = the column sums of ∂out
         let mut d_weight = vec![0f32; outputs * n];
-        let mut d_bias = vec![0f32; outputs];
+        let d_out_t = View::new(d_out, outputs, rows, 1, outputs);
+        matmul(&mut d_weight, n, false, d_out_t, View::new(x, rows, n, n, 1), 1.0, 1);
         let mut d_x = vec![0f32; x.len()];
-        for ((x, g), dx) in x
-            .chunks_exact(n)
-            .zip(d_out.chunks_exact(outputs))
-            .zip(d_x.chunks_exact_mut(n))
-        {
-            for (c, &gc) in g.iter().enumerate() {
-                if gc == 0.0 {
-                    continue;
-                }
-                d_bias[c] += gc;
-                let w = &self.weight[c * n..(c + 1) * n];
-                let dw = &mut d_weight[c * n..(c + 1) * n];
-                for i in 0..n {
-                    dw[i] += gc * x[i];
-                    dx[i] += gc * w[i];
-                }
-            }
+        let d_out_rows = View::new(d_out, rows, outputs, outputs, 1);
+        matmul(
+            &mut d_x,
+            n,
+            false,
+            d_out_rows,
+            View::new(&self.weight, outputs, n, n, 1),
+            1.0,
+            1,
+        );
+        let mut d_bias = vec![0f32; outputs];
+        for row in d_out.chunks_exact(outputs) {
+            d_bias.iter_mut().zip(row).for_each(|(d, g)| *d += g);
         }
         (d_weight, d_bias, d_x)
     }
@@ -191,24 +193,6 @@ impl Head {
     }
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // eight partial sums let the compiler vectorise the loop
-    let mut sums = [0f32; 8];
-    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for i in 0..8 {
-            sums[i] += x[i] * y[i];
-        }
-    }
-    sums.iter().sum::<f32>() + tail
-}
-
 fn relu(mut values: Vec<f32>) -> Vec<f32> {
     values.iter_mut().for_each(|v| *v = v.max(0.0));
     values
@@ -292,15 +276,5 @@ mod tests {
         let bound = (6.0f32 / 8.0).sqrt();
         assert!(hidden.iter().all(|w| w.abs() <= bound) && hidden.iter().any(|w| *w != hidden[0]));
         assert_eq!(Head::with_hidden(2, 8, 0, stream()), Head::zeros(2, 8));
-    }
-
-    #[test]
-    fn dot_products_of_every_length_match_the_plain_sum() {
-        for n in 0..20 {
-            let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.5).collect();
-            let b: Vec<f32> = (0..n).map(|i| 1.0 - i as f32).collect();
-            let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert!((dot(&a, &b) - plain).abs() < 1e-3, "n = {n}");
-        }
     }
 }

@@ -356,6 +356,8 @@ pub fn train(
     }
 
     let steps_per_epoch = train_set.len().div_ceil(hyper.batch_size);
+    // which head parameters get weight decay (the weights, not the biases)
+    let decays: Vec<bool> = state.head.parameters().iter().map(|&(_, _, decays)| decays).collect();
     report(Progress::Start {
         epochs: hyper.epochs,
         steps_per_epoch,
@@ -390,16 +392,15 @@ pub fn train(
             state
                 .adam_v_t
                 .step(&mut state.v_t, &d_table[..NUM_RESIDUES * d], hyper.lr_theta, 0.0);
-            let decays: Vec<bool> = state.head.parameters().iter().map(|&(_, _, decays)| decays).collect();
             for (((params, grad), adam), decays) in state
                 .head
                 .parameters_mut()
                 .into_iter()
                 .zip(&grads.parameters)
                 .zip(&mut state.adam_head)
-                .zip(decays)
+                .zip(&decays)
             {
-                let weight_decay = if decays { hyper.weight_decay } else { 0.0 };
+                let weight_decay = if *decays { hyper.weight_decay } else { 0.0 };
                 adam.step(params, grad, hyper.lr_head, weight_decay);
             }
             info.steps += 1;
