@@ -12,10 +12,10 @@ train() { # name epochs extra...
   local task=${TASK_DIR:-$name}
   echo "== $name" >&2
   /usr/bin/time -f "%e s wall, %M KB max RSS" "$R2DL" train --name "$name" \
-    --train "$DATA/$task/train.csv" --test "$DATA/$task/test.csv" --out "udfs/$name" \
+    --train "$DATA/$task/train.csv" --test "$DATA/$task/${TEST_FILE:-test.csv}" --out "udfs/$name" \
     --epochs "$epochs" "${COMMON[@]}" "$@"
 }
-tasks=("${@:-amp toxicity antibody_affinity solubility_esol solubility}")
+tasks=("${@:-amp toxicity antibody_affinity solubility_esol solubility secondary_structure stability}")
 for t in ${tasks[@]}; do
   case $t in
     amp) train amp 6 --head-hidden 256 ;;
@@ -24,5 +24,9 @@ for t in ${tasks[@]}; do
     # long proteins: train on random 128-residue windows (prediction still sees whole sequences)
     solubility_esol) train solubility_esol 8 --max-length 128 --head-hidden 256 ;;
     solubility) train solubility 4 --max-length 128 ;;
+    # TAPE tasks, official validation files; subsampled training rows (--limit) to fit 2 cores
+    secondary_structure) TEST_FILE=test_cb513.csv train secondary_structure 3 \
+      --valid "$DATA/secondary_structure/valid.csv" --limit 3000 --max-length 256 --batch-size 8 --head-hidden 256 ;;
+    stability) train stability 3 --valid "$DATA/stability/valid.csv" --limit 8000 --head-hidden 256 ;;
   esac
 done

@@ -544,3 +544,96 @@ fn ctrl_c_leaves_a_checkpoint_that_resumes() {
     assert!(!log.contains("epoch 1:") && log.contains("epoch 3:"), "{log}");
     assert!(!out.join("checkpoint.json").exists() && out.join("manifest.json").exists());
 }
+
+#[test]
+fn a_per_residue_predictor_trains_on_the_real_model_and_annotates_every_residue() {
+    let data = root().join("tests/data/labelled");
+    let (train, test) = (
+        data.join("secondary_structure_train.csv"),
+        data.join("secondary_structure_test.csv"),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let udfs = dir.path().join("udfs");
+    let out = udfs.join("tiny_ss");
+    // one epoch on 36 real proteins (4 held out), the real model; the kind comes from the labels
+    #[rustfmt::skip]
+    let stderr = String::from_utf8(r2dl(&[
+        "train", "--name", "tiny_ss", "--train", arg(&train), "--test", arg(&test), "--epochs", "1",
+        "--batch-size", "8", "--max-length", "64", "--head-hidden", "16", "--out", arg(&out),
+    ]).stderr).expect("UTF-8");
+    assert!(
+        stderr.contains("trained predict_tiny_ss (residue, 36 training rows"),
+        "{stderr}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).expect("manifest")).expect("JSON");
+    assert_eq!(manifest["kind"], "residue");
+    assert_eq!(manifest["labels"], serde_json::json!(["C", "E", "H"]));
+    // scored on every labelled residue of the test file, the unresolved (`-`) ones left out
+    let text = std::fs::read_to_string(&test).expect("test file");
+    let labelled = text
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.rsplit(',').next())
+        .flat_map(str::chars)
+        .filter(|c| "CEH".contains(*c))
+        .count();
+    let metrics = &manifest["metrics"]["test"];
+    assert_eq!(metrics["residues"], labelled as f64, "{metrics}");
+    assert_eq!(metrics["sequences"], 11.0, "{metrics}");
+    let accuracy = metrics["accuracy"].as_f64().expect("Q3");
+    assert!(
+        (0.0..=1.0).contains(&accuracy) && metrics["recall_H"].is_number(),
+        "{metrics}"
+    );
+    let eval: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        "--predictor",
+        arg(&out),
+        "--data",
+        arg(&test),
+        "--format",
+        "json",
+    ]))
+    .expect("JSON");
+    assert!((eval["metrics"]["accuracy"].as_f64().expect("Q3") - accuracy).abs() < 1e-9);
+
+    // from SQL: one class letter per residue (also for the protein longer than the model's
+    // positions), and per residue a struct of three probabilities
+    let csv = ok(&[
+        "sql",
+        "--udfs",
+        arg(&udfs),
+        &format!(
+            "SELECT count(*), bool_and(length(ss) = length(sequence)), bool_and(ss ~ '^[CEH]+$'), \
+                    max(length(sequence)) > 510, sum(array_length(p)) = sum(length(sequence)) \
+             FROM (SELECT sequence, predict_tiny_ss(sequence) AS ss, \
+                          predict_tiny_ss_probabilities(sequence) AS p FROM '{}')",
+            arg(&test)
+        ),
+    ]);
+    assert_eq!(csv.lines().nth(1), Some("11,true,true,true,true"), "{csv}");
+    let info = ok(&["info", "--udfs", arg(&udfs)]);
+    assert!(
+        info.contains("predict_tiny_ss(sequence)  Utf8     one of C | E | H per residue")
+            && info
+                .contains("predict_tiny_ss_probabilities(sequence)  List<Struct<C: Float32, E: Float32, H: Float32>>"),
+        "{info}"
+    );
+
+    // annotate writes the strings, each as long as its record's sequence
+    let parquet = dir.path().join("ss.parquet");
+    #[rustfmt::skip]
+    ok(&["annotate", "-i", "sample_data/sample.fasta", "-o", arg(&parquet), "--predict", "tiny_ss", "--udfs", arg(&udfs)]);
+    let csv = ok(&[
+        "sql",
+        &format!(
+            "SELECT count(*), bool_and(length(a.tiny_ss) = length(f.sequence)) \
+             FROM '{}' a JOIN 'sample_data/sample.fasta' f ON a.id = f.id",
+            arg(&parquet)
+        ),
+    ]);
+    let rows = ok(&["sql", "SELECT count(*) FROM 'sample_data/sample.fasta'"]);
+    let n = rows.lines().nth(1).expect("count").trim();
+    assert_eq!(csv.lines().nth(1), Some(format!("{n},true").as_str()), "{csv}");
+}

@@ -45,6 +45,7 @@ pub async fn run(args: InfoArgs) -> Result<(), CliError> {
             Kind::Binary => format!("Float32  P({})", m.positive_label.as_deref().unwrap_or("?")),
             Kind::Multiclass => format!("Utf8     one of {}", m.labels.join(" | ")),
             Kind::Regression => "Float64  value".to_string(),
+            Kind::Residue => format!("Utf8     one of {} per residue", m.labels.join(" | ")),
         };
         let test = m.metrics.get("test").map(|t| {
             let keys: &[&str] = if m.kind == Kind::Regression {
@@ -58,6 +59,23 @@ pub async fn run(args: InfoArgs) -> Result<(), CliError> {
                 .join(", ")
         });
         println!("  predict_{}(sequence)  {returns}", m.name);
+        if m.kind == Kind::Multiclass {
+            println!(
+                "  predict_{}_top(sequence, k)  List<Struct<label: Utf8, probability: Float32>>",
+                m.name
+            );
+        }
+        if m.kind == Kind::Residue {
+            println!(
+                "  predict_{}_probabilities(sequence)  List<Struct<{}>> per residue",
+                m.name,
+                m.labels
+                    .iter()
+                    .map(|l| format!("{l}: Float32"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         let mapping = match m.hyper_parameters.head_hidden {
             0 => "linear mapping".to_string(),
             units => format!("{units} hidden units"),

@@ -34,6 +34,8 @@ pub struct Tape<'e> {
     embedding_sum: Vec<f32>,
     layers: Vec<LayerRecord>,
     pooled: Vec<f32>,
+    /// The last hidden states, `[tokens, d]`.
+    hidden: Vec<f32>,
 }
 
 impl PackedEncoder {
@@ -100,6 +102,7 @@ impl PackedEncoder {
             embedding_sum,
             layers,
             pooled,
+            hidden: x,
         }
     }
 
@@ -161,21 +164,38 @@ impl Tape<'_> {
         &self.pooled
     }
 
+    /// The last hidden state of every token, `[tokens, d]`, the inputs end to end.
+    pub fn hidden(&self) -> &[f32] {
+        &self.hidden
+    }
+
+    /// The inputs' lengths in tokens.
+    pub fn lengths(&self) -> &[usize] {
+        &self.lengths
+    }
+
     /// `∂loss/∂table` (`[table_rows, d]`) from `∂loss/∂pooled` (`inputs × d`).
     pub fn backward(&self, d_pooled: &[f32], table_rows: usize) -> Vec<f32> {
-        let encoder = self.encoder;
-        let d = encoder.hidden;
-        let threads = rayon::current_num_threads();
-        let tokens = self.ids.len();
+        let d = self.encoder.hidden;
         assert_eq!(d_pooled.len(), self.lengths.len() * d, "one gradient row per input");
-
         // mean pooling spreads each input's gradient evenly over its tokens
-        let mut dx = Vec::with_capacity(tokens * d);
+        let mut dx = Vec::with_capacity(self.ids.len() * d);
         for (&n, g) in self.lengths.iter().zip(d_pooled.chunks_exact(d)) {
             for _ in 0..n {
                 dx.extend(g.iter().map(|v| v / n as f32));
             }
         }
+        self.backward_hidden(dx, table_rows)
+    }
+
+    /// `∂loss/∂table` (`[table_rows, d]`) from `∂loss/∂hidden`, the gradient of every token's
+    /// last hidden state (`[tokens, d]`, as [`Tape::hidden`]).
+    pub fn backward_hidden(&self, mut dx: Vec<f32>, table_rows: usize) -> Vec<f32> {
+        let encoder = self.encoder;
+        let d = encoder.hidden;
+        let threads = rayon::current_num_threads();
+        let tokens = self.ids.len();
+        assert_eq!(dx.len(), tokens * d, "one gradient row per token");
         let inner = encoder.layers.first().map_or(0, |l| l.intermediate.bias.len());
         let mut d_intermediate = vec![0f32; tokens * inner];
         let mut d_context = vec![0f32; tokens * d];
@@ -362,5 +382,44 @@ mod tests {
             }
         }
         assert_eq!(checked, 15);
+    }
+
+    #[test]
+    fn per_token_gradient_matches_finite_differences() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_bert(dir.path(), "", 7).unwrap();
+        let model = ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap();
+        let (encoder, table) = model.packed().unwrap();
+        let d = model.dim();
+        let rows = table.len() / d;
+        let table: Vec<f32> = table.iter().enumerate().map(|(i, v)| v + 0.5 * noise(i, 3)).collect();
+        let inputs = vec![vec![26, 4, 9, 1, 27], vec![26, 2, 2, 27]];
+        let tokens: usize = inputs.iter().map(Vec::len).sum();
+        let weights: Vec<f32> = (0..tokens * d).map(|i| noise(i, 4)).collect();
+        // a loss on every token's last hidden state, as a per-residue task has
+        let loss = |table: &[f32]| -> f64 {
+            encoder.encode_then(table, &inputs, |hidden, lengths| {
+                assert_eq!(lengths, [5, 4]);
+                hidden.iter().zip(&weights).map(|(h, w)| f64::from(h * w)).sum()
+            })
+        };
+        let tape = encoder.record(&table, &inputs);
+        assert_eq!(tape.hidden().len(), tokens * d);
+        let gradient = tape.backward_hidden(weights.clone(), rows);
+        let step = 1e-2f32;
+        for row in [1usize, 2, 4, 26, 27] {
+            for col in [0usize, 2, d - 1] {
+                let at = row * d + col;
+                let (mut plus, mut minus) = (table.clone(), table.clone());
+                plus[at] += step;
+                minus[at] -= step;
+                let numeric = (loss(&plus) - loss(&minus)) / (2.0 * f64::from(step));
+                let analytic = f64::from(gradient[at]);
+                assert!(
+                    (numeric - analytic).abs() <= 5e-4 + 1e-2 * numeric.abs(),
+                    "row {row} col {col}: analytic {analytic}, finite difference {numeric}"
+                );
+            }
+        }
     }
 }

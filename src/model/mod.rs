@@ -14,6 +14,7 @@ mod home;
 mod kernels;
 mod packed;
 mod reprogrammed;
+mod residues;
 mod runtime;
 #[doc(hidden)]
 pub mod testing;
@@ -33,6 +34,7 @@ pub use home::{
 pub use packed::PackedEncoder;
 pub(crate) use packed::{View, matmul};
 pub use reprogrammed::{BatchSettings, Embeddings, Engine, ReprogrammedModel};
+pub use residues::{ResidueMap, ResidueOutputs};
 pub use runtime::{ModelSpec, model_loads, parse_device, run_on_compute_pool, shared_model};
 pub use theta::{SparseRow, Theta};
 pub use vocab::{EnglishTokens, InvalidResidue, NUM_RESIDUES, RESIDUES, tokenize_residues};

@@ -241,7 +241,13 @@ impl PackedEncoder {
     /// Mean-pooled last hidden states (`inputs × d`, row-major) of inputs given as rows of
     /// `table` (`[rows, d]`); every input must fit the model's positions.
     pub fn encode_pooled(&self, table: &[f32], inputs: &[Vec<u32>]) -> Vec<f32> {
-        let d = self.hidden;
+        self.encode_then(table, inputs, |x, lengths| mean_pool_packed(x, lengths, self.hidden))
+    }
+
+    /// Runs the encoder on `inputs` (rows of `table`, `[rows, d]`; each must fit the model's
+    /// positions) and gives `read` the last hidden states of every token, `[tokens, d]` with the
+    /// inputs end to end, and the inputs' lengths.
+    pub fn encode_then<R>(&self, table: &[f32], inputs: &[Vec<u32>], read: impl FnOnce(&[f32], &[usize]) -> R) -> R {
         let threads = rayon::current_num_threads();
         let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
         let mut buffers = self.take_buffers();
@@ -251,10 +257,10 @@ impl PackedEncoder {
         for layer in &self.layers {
             self.layer(layer, &mut x, &lengths, &mut buffers, threads);
         }
-        let pooled = mean_pool_packed(&x, &lengths, d);
+        let result = read(&x, &lengths);
         buffers.hidden = x;
         self.return_buffers(buffers);
-        pooled
+        result
     }
 
     /// `x` = the packed input embeddings (table row + position + token type) of `inputs`, before

@@ -152,6 +152,11 @@ impl ReprogrammedModel {
         self.engine
     }
 
+    /// How sequences are batched.
+    pub fn batch_settings(&self) -> BatchSettings {
+        self.settings
+    }
+
     /// Changes how sequences are batched.
     pub fn with_batch_settings(mut self, settings: BatchSettings) -> Self {
         self.settings = settings;
@@ -204,27 +209,7 @@ impl ReprogrammedModel {
         sequences: impl IntoIterator<Item = Option<&'a str>>,
         policy: InvalidResidue,
     ) -> Result<Embeddings> {
-        let mut tokens: Vec<Option<Vec<u8>>> = Vec::new();
-        let mut scratch = Vec::new();
-        for (row, sequence) in sequences.into_iter().enumerate() {
-            let Some(sequence) = sequence else {
-                tokens.push(None);
-                continue;
-            };
-            match tokenize_residues(sequence, policy, &mut scratch) {
-                Ok(true) => tokens.push(Some(scratch.clone())),
-                Ok(false) => tokens.push(None),
-                Err(bad) => {
-                    return Err(ModelError::InvalidResidue {
-                        row: row + 1,
-                        sequence: abbreviate(sequence, 30),
-                        position: bad.position + 1,
-                        character: bad.character,
-                    });
-                }
-            }
-        }
-        self.embed_tokens(&tokens)
+        self.embed_tokens(&tokenize_column(sequences, policy)?)
     }
 
     /// [`Self::embed`] on residue tokens (`None` rows stay without a vector).
@@ -321,8 +306,38 @@ impl ReprogrammedModel {
     }
 }
 
+/// The residue tokens of each sequence: `None` for NULL, or for a bad residue under
+/// [`InvalidResidue::Null`]; a bad residue under [`InvalidResidue::Error`] is an error naming the
+/// row, the sequence and the position.
+pub(super) fn tokenize_column<'a>(
+    sequences: impl IntoIterator<Item = Option<&'a str>>,
+    policy: InvalidResidue,
+) -> Result<Vec<Option<Vec<u8>>>> {
+    let mut tokens: Vec<Option<Vec<u8>>> = Vec::new();
+    let mut scratch = Vec::new();
+    for (row, sequence) in sequences.into_iter().enumerate() {
+        let Some(sequence) = sequence else {
+            tokens.push(None);
+            continue;
+        };
+        match tokenize_residues(sequence, policy, &mut scratch) {
+            Ok(true) => tokens.push(Some(scratch.clone())),
+            Ok(false) => tokens.push(None),
+            Err(bad) => {
+                return Err(ModelError::InvalidResidue {
+                    row: row + 1,
+                    sequence: abbreviate(sequence, 30),
+                    position: bad.position + 1,
+                    character: bad.character,
+                });
+            }
+        }
+    }
+    Ok(tokens)
+}
+
 /// Input-table rows of one input: `[CLS]`, the residue tokens, `[SEP]`.
-fn input_ids(tokens: &[u8]) -> impl Iterator<Item = u32> + '_ {
+pub(super) fn input_ids(tokens: &[u8]) -> impl Iterator<Item = u32> + '_ {
     std::iter::once(CLS_ROW)
         .chain(tokens.iter().map(|&t| u32::from(t)))
         .chain(std::iter::once(SEP_ROW))

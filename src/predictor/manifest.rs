@@ -26,7 +26,15 @@ pub enum Kind {
     Multiclass,
     /// A number (Float64).
     Regression,
+    /// One class per residue: SQL gets a string of the sequence's length, one class letter per
+    /// residue (Utf8); the labels are single characters, [`UNLABELLED`] marks a residue
+    /// without a label in training data.
+    Residue,
 }
+
+/// The label character of a residue that has no label (not trained on, not scored), and the
+/// output character of a position without a prediction (a terminal `*`).
+pub const UNLABELLED: char = '-';
 
 impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -34,6 +42,7 @@ impl std::fmt::Display for Kind {
             Kind::Binary => "binary",
             Kind::Multiclass => "multiclass",
             Kind::Regression => "regression",
+            Kind::Residue => "residue",
         })
     }
 }
@@ -221,6 +230,18 @@ impl Manifest {
                 Err(bad("a binary predictor needs a positive_label among its labels".into()))
             }
             Kind::Multiclass if classes < 2 => Err(bad(format!("a multi-class predictor needs labels, not {classes}"))),
+            Kind::Residue if classes < 2 => Err(bad(format!("a per-residue predictor needs labels, not {classes}"))),
+            Kind::Residue
+                if manifest
+                    .labels
+                    .iter()
+                    .any(|l| l.chars().count() != 1 || l.starts_with(UNLABELLED)) =>
+            {
+                Err(bad(format!(
+                    "a per-residue predictor's labels are single characters other than '{UNLABELLED}', not {:?}",
+                    manifest.labels
+                )))
+            }
             Kind::Regression if manifest.label_mean.is_none() || manifest.label_std.is_none() => {
                 Err(bad("a regression predictor needs label_mean and label_std".into()))
             }

@@ -126,6 +126,43 @@ pub fn classification(
             .sum::<f64>()
             / s;
         metrics.insert("log_loss".into(), log_loss);
+        if classes > 5 {
+            metrics.insert("top5_accuracy".into(), top_k_accuracy(truth, probabilities, classes, 5));
+        }
+    }
+    metrics
+}
+
+/// Share of rows whose true class is among the `k` most probable (`probabilities`: `n × classes`).
+pub fn top_k_accuracy(truth: &[usize], probabilities: &[f64], classes: usize, k: usize) -> f64 {
+    let hits = truth
+        .iter()
+        .zip(probabilities.chunks_exact(classes))
+        .filter(|(t, p)| {
+            // the true class is in the top k when fewer than k classes score higher
+            let own = p[**t];
+            p.iter().filter(|&&q| q > own).count() < k
+        })
+        .count();
+    hits as f64 / truth.len().max(1) as f64
+}
+
+/// Precision and recall of each class, as `precision_<label>` and `recall_<label>` (NaN for a
+/// class never predicted, or never true).
+pub fn per_class(truth: &[usize], predicted: &[usize], labels: &[String]) -> Metrics {
+    let classes = labels.len();
+    let (mut tp, mut called, mut actual) = (vec![0f64; classes], vec![0f64; classes], vec![0f64; classes]);
+    for (&t, &p) in truth.iter().zip(predicted) {
+        actual[t] += 1.0;
+        called[p] += 1.0;
+        if t == p {
+            tp[t] += 1.0;
+        }
+    }
+    let mut metrics = Metrics::new();
+    for (c, label) in labels.iter().enumerate() {
+        metrics.insert(format!("precision_{label}"), tp[c] / called[c]);
+        metrics.insert(format!("recall_{label}"), tp[c] / actual[c]);
     }
     metrics
 }
@@ -176,6 +213,26 @@ mod tests {
         // the certain miss is floored at 1e-7
         let expected = -(0.8f64.ln() + 0.6f64.ln() + 1e-7f64.ln()) / 3.0;
         assert!((m["log_loss"] - expected).abs() < 1e-12, "{m:?}");
+    }
+
+    #[test]
+    fn top_k_and_per_class_metrics_match_hand_counts() {
+        // three rows over 6 classes: true class ranked 1st, 6th and 3rd
+        let mut probabilities = vec![0.0; 18];
+        probabilities[..6].copy_from_slice(&[0.5, 0.1, 0.1, 0.1, 0.1, 0.1]);
+        probabilities[6..12].copy_from_slice(&[0.3, 0.2, 0.2, 0.1, 0.15, 0.05]);
+        probabilities[12..].copy_from_slice(&[0.1, 0.4, 0.3, 0.2, 0.0, 0.0]);
+        let truth = [0, 5, 3];
+        assert!((top_k_accuracy(&truth, &probabilities, 6, 1) - 1.0 / 3.0).abs() < 1e-12);
+        assert!((top_k_accuracy(&truth, &probabilities, 6, 5) - 2.0 / 3.0).abs() < 1e-12);
+        let m = classification(&truth, &[0, 0, 1], &probabilities, 6, None);
+        assert!((m["top5_accuracy"] - 2.0 / 3.0).abs() < 1e-12, "{m:?}");
+
+        let labels: Vec<String> = ["C", "E", "H"].map(String::from).to_vec();
+        let m = per_class(&[0, 0, 1, 2, 2], &[0, 1, 1, 2, 0], &labels);
+        assert_eq!((m["precision_C"], m["recall_C"]), (0.5, 0.5));
+        assert_eq!((m["precision_E"], m["recall_E"]), (0.5, 1.0));
+        assert_eq!((m["precision_H"], m["recall_H"]), (1.0, 0.5));
     }
 
     #[test]

@@ -17,10 +17,10 @@ pub use error::{BaseModelMismatch, PredictorError, Result};
 pub use head::{Dense, Head, HeadGradients, softmax};
 pub use manifest::{
     BaseModel, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, READABLE_FORMATS, Sparsity, TrainingData, TrainingLog,
-    is_function_name,
+    UNLABELLED, is_function_name,
 };
 
-use crate::model::{Embeddings, InvalidResidue, NUM_RESIDUES, ReprogrammedModel, SparseRow, Theta};
+use crate::model::{Embeddings, InvalidResidue, NUM_RESIDUES, ReprogrammedModel, ResidueOutputs, SparseRow, Theta};
 
 /// The manifest's file name in a predictor folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -253,6 +253,42 @@ impl Predictor {
         policy: InvalidResidue,
     ) -> Result<Predictions> {
         Ok(self.outputs(&model.embed(sequences, policy)?))
+    }
+
+    /// Class probabilities of every residue of each sequence (per-residue predictors): the
+    /// output mapping applied to each residue's last hidden state, then the softmax; `labels`
+    /// order, by `model` (the base model with this predictor's Θ).
+    pub fn predict_residues<'a>(
+        &self,
+        model: &ReprogrammedModel,
+        sequences: impl IntoIterator<Item = Option<&'a str>>,
+        policy: InvalidResidue,
+    ) -> Result<ResidueOutputs> {
+        let width = self.manifest.outputs();
+        let probabilities = |states: &[f32]| {
+            let mut values = self.head.forward(states);
+            values.chunks_exact_mut(width).for_each(head::softmax);
+            values
+        };
+        Ok(model.residue_outputs(sequences, policy, width, &probabilities)?)
+    }
+
+    /// The most probable class letter of each residue, from its probabilities (`residues ×
+    /// labels`), with [`UNLABELLED`] appended for a terminal `*` of `sequence`, so that the
+    /// string has one character per character of the sequence.
+    pub fn residue_classes(&self, sequence: &str, probabilities: &[f32]) -> String {
+        let labels = &self.manifest.labels;
+        let mut out: String = probabilities
+            .chunks_exact(labels.len())
+            .map(|p| {
+                let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
+                labels[best].chars().next().unwrap_or(UNLABELLED)
+            })
+            .collect();
+        if sequence.ends_with('*') {
+            out.push(UNLABELLED);
+        }
+        out
     }
 }
 

@@ -228,6 +228,25 @@ pub fn infer_kind(labels: &[String]) -> Kind {
     }
 }
 
+/// What the rows say about the task: labels with one character per residue (each as long as
+/// its sequence, some longer than one character, not all numbers) are a per-residue task;
+/// otherwise as [`infer_kind`] of the labels.
+pub fn infer_kind_of(rows: &LabelledRows) -> Kind {
+    let residues = |s: &str| s.strip_suffix('*').unwrap_or(s).chars().count();
+    let per_residue = rows.labels.iter().any(|l| l.chars().count() > 1)
+        && rows
+            .sequences
+            .iter()
+            .zip(&rows.labels)
+            .all(|(s, l)| l.chars().count() == residues(s))
+        && !rows.labels.iter().all(|l| l.parse::<f64>().is_ok());
+    if per_residue {
+        Kind::Residue
+    } else {
+        infer_kind(&rows.labels)
+    }
+}
+
 /// The positive class of two labels: the one whose negation the other spells (`AMP`/`nonAMP`,
 /// `toxic`/`nontoxic`, `soluble`/`insoluble`), else `1`, `true`, `yes` or `positive`, else the
 /// second in sorted order.
@@ -319,6 +338,19 @@ mod tests {
             Kind::Regression
         );
         assert_eq!(infer_kind(&labels(&[("a", 1), ("b", 1), ("c", 1)])), Kind::Multiclass);
+        let rows = |pairs: &[(&str, &str)]| LabelledRows {
+            sequences: pairs.iter().map(|(s, _)| s.to_string()).collect(),
+            labels: pairs.iter().map(|(_, l)| l.to_string()).collect(),
+            ..Default::default()
+        };
+        assert_eq!(infer_kind_of(&rows(&[("MKT", "CHH"), ("AC*", "-E")])), Kind::Residue);
+        // a number as long as its sequence is a regression label, one letter a class
+        assert_eq!(
+            infer_kind_of(&rows(&[("MKT", "1.5"), ("AC", "2"), ("A", "3")])),
+            Kind::Regression
+        );
+        assert_eq!(infer_kind_of(&rows(&[("M", "a"), ("A", "b")])), Kind::Binary);
+        assert_eq!(infer_kind_of(&rows(&[("MKT", "CHH"), ("AC", "CHH")])), Kind::Multiclass);
         let pair = |a: &str, b: &str| positive_label(&[a.to_string(), b.to_string()]);
         assert_eq!(pair("AMP", "nonAMP"), "AMP");
         assert_eq!(pair("nontoxic", "toxic"), "toxic");

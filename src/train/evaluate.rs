@@ -4,14 +4,18 @@ use super::data::LabelledRows;
 use super::error::Result;
 use crate::model::{InvalidResidue, ReprogrammedModel};
 use crate::predictor::metrics::{self, Metrics};
-use crate::predictor::{Kind, Predictor};
+use crate::predictor::{Kind, Predictor, UNLABELLED};
 
-/// Accuracy, MCC, AUROC, F1 (classification) or Spearman, Pearson, R², RMSE (regression) of
+/// Accuracy, MCC, AUROC, F1 (classification; per-residue tasks over every labelled residue,
+/// with each class's precision and recall) or Spearman, Pearson, R², RMSE (regression) of
 /// `predictor` on `rows`, run by `model` (the base model; the predictor's Θ is applied here).
 pub fn evaluate(predictor: &Predictor, model: &ReprogrammedModel, rows: &LabelledRows) -> Result<Metrics> {
     predictor.check_base_model(model)?;
     let manifest = &predictor.manifest;
     let reprogrammed = model.with_theta(&predictor.theta)?;
+    if manifest.kind == Kind::Residue {
+        return evaluate_residues(predictor, &reprogrammed, rows);
+    }
     let predictions = predictor.predict(
         &reprogrammed,
         rows.sequences.iter().map(|s| Some(s.as_str())),
@@ -55,4 +59,53 @@ pub fn evaluate(predictor: &Predictor, model: &ReprogrammedModel, rows: &Labelle
         classes,
         manifest.positive_index(),
     ))
+}
+
+/// Per-residue metrics over every labelled residue of `rows`: accuracy (Q3 for three classes),
+/// MCC, macro F1 and AUROC, log loss, each class's precision and recall, and how many residues
+/// and sequences were scored.
+fn evaluate_residues(predictor: &Predictor, model: &ReprogrammedModel, rows: &LabelledRows) -> Result<Metrics> {
+    let labels = &predictor.manifest.labels;
+    let classes = labels.len();
+    let outputs = predictor.predict_residues(
+        model,
+        rows.sequences.iter().map(|s| Some(s.as_str())),
+        InvalidResidue::Error,
+    )?;
+    let (mut truth, mut predicted, mut probabilities) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, (label, row)) in rows.labels.iter().zip(&outputs.rows).enumerate() {
+        let row = row.as_deref().unwrap_or_default();
+        let residues = row.len() / classes;
+        if label.chars().count() != residues {
+            return Err(rows.record_error(
+                i,
+                format!(
+                    "has a label of {} characters for a sequence of {residues} residues",
+                    label.chars().count()
+                ),
+            ));
+        }
+        for (c, p) in label.chars().zip(row.chunks_exact(classes)) {
+            if c == UNLABELLED {
+                continue;
+            }
+            let class = labels
+                .iter()
+                .position(|l| l.starts_with(c) && l.len() == c.len_utf8())
+                .ok_or_else(|| {
+                    rows.record_error(
+                        i,
+                        format!("residue label '{c}' is not one of the predictor's labels {labels:?}"),
+                    )
+                })?;
+            truth.push(class);
+            predicted.push((0..classes).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0));
+            probabilities.extend(p.iter().map(|&v| f64::from(v)));
+        }
+    }
+    let mut out = metrics::classification(&truth, &predicted, &probabilities, classes, None);
+    out.extend(metrics::per_class(&truth, &predicted, labels));
+    out.insert("residues".into(), truth.len() as f64);
+    out.insert("sequences".into(), rows.len() as f64);
+    Ok(out)
 }

@@ -5,11 +5,12 @@ mod adam;
 mod data;
 mod error;
 mod evaluate;
+mod residue;
 mod rng;
 mod trainer;
 
 pub use adam::Adam;
-pub use data::{DataSource, LabelledRows, infer_kind, positive_label, read_labelled, stratified_split};
+pub use data::{DataSource, LabelledRows, infer_kind, infer_kind_of, positive_label, read_labelled, stratified_split};
 pub use error::{Result, TrainError};
 pub use evaluate::evaluate;
 pub use rng::Rng;

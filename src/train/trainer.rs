@@ -16,12 +16,13 @@ use super::adam::Adam;
 use super::data::{LabelledRows, positive_label, stratified_split};
 use super::error::{Result, TrainError};
 use super::evaluate::evaluate;
+use super::residue;
 use super::rng::Rng;
 use crate::model::{Dictionary, InvalidResidue, NUM_RESIDUES, ReprogrammedModel, Theta, tokenize_residues};
 use crate::predictor::metrics::Metrics;
 use crate::predictor::{
     BaseModel, Head, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, Predictor, Sparsity, TrainingData, TrainingLog,
-    write_atomically,
+    UNLABELLED, write_atomically,
 };
 
 /// What to train.
@@ -90,6 +91,8 @@ pub enum Progress {
 struct Example {
     tokens: Vec<u8>,
     target: f32,
+    /// Per-residue tasks: each residue's class, [`residue::NO_CLASS`] where it has no label.
+    classes: Vec<u8>,
 }
 
 /// The task as training needs it.
@@ -102,6 +105,40 @@ struct Task {
 }
 
 impl Task {
+    /// Per-residue tasks: the classes of row `i`'s residues (`tokens` of them), from its label
+    /// string.
+    fn residue_classes(&self, rows: &LabelledRows, i: usize, tokens: usize) -> Result<Vec<u8>> {
+        let label = &rows.labels[i];
+        let length = label.chars().count();
+        if length != tokens {
+            return Err(rows.record_error(
+                i,
+                format!("has a label of {length} characters for a sequence of {tokens} residues; a per-residue label has one character per residue"),
+            ));
+        }
+        label
+            .chars()
+            .map(|c| {
+                if c == UNLABELLED {
+                    return Ok(residue::NO_CLASS);
+                }
+                let class = self
+                    .labels
+                    .iter()
+                    .position(|l| l.starts_with(c) && l.len() == c.len_utf8());
+                class.map(|k| k as u8).ok_or_else(|| {
+                    rows.record_error(
+                        i,
+                        format!(
+                            "residue label '{c}' is not one of the training labels {:?}",
+                            self.labels
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
     fn outputs(&self) -> usize {
         if self.kind == Kind::Regression {
             1
@@ -155,7 +192,7 @@ impl ValidationScore {
     pub fn of(kind: Kind, metrics: &Metrics) -> Self {
         let (metric, loss) = match kind {
             Kind::Binary => ("auroc", "log_loss"),
-            Kind::Multiclass => ("accuracy", "log_loss"),
+            Kind::Multiclass | Kind::Residue => ("accuracy", "log_loss"),
             Kind::Regression => ("spearman", "rmse"),
         };
         let finite = |key: &str| metrics.get(key).copied().filter(|v| v.is_finite());
@@ -227,8 +264,8 @@ pub fn train(
             message: "has no rows".into(),
         });
     }
-    let kind = spec.kind.unwrap_or_else(|| super::data::infer_kind(&all.labels));
-    let stratify = kind != Kind::Regression;
+    let kind = spec.kind.unwrap_or_else(|| super::data::infer_kind_of(all));
+    let stratify = !matches!(kind, Kind::Regression | Kind::Residue);
     let mut rng = Rng::new(hyper.seed, 0);
     let pool = match spec.limit {
         Some(n) if n < all.len() => all.select(&stratified_split(&all.labels, n, stratify, &mut rng).0),
@@ -259,6 +296,12 @@ pub fn train(
     }
     let task = task_of(kind, &train_rows, spec.positive.as_deref())?;
     let train_set = examples(&train_rows, Some(&task))?;
+    if kind == Kind::Residue {
+        // every label string fits its sequence and uses the training classes, before any epoch
+        for rows in [Some(&valid_rows), data.test.as_ref()].into_iter().flatten() {
+            examples(rows, Some(&task))?;
+        }
+    }
 
     // the manifest, completed as training goes
     let vocab_size = model.encoder().config().vocab_size;
@@ -377,18 +420,49 @@ pub fn train(
                     epochs_done: info.epochs_done,
                 });
             }
+            let crops: Vec<(usize, usize)> = batch
+                .iter()
+                .map(|&i| crop(train_set[i].tokens.len(), hyper.max_length, &mut epoch_rng))
+                .collect();
+            let unlabelled = |(&i, &(start, len)): (&usize, &(usize, usize))| {
+                train_set[i].classes[start..start + len]
+                    .iter()
+                    .all(|&c| c == residue::NO_CLASS)
+            };
+            if kind == Kind::Residue && batch.iter().zip(&crops).all(unlabelled) {
+                // nothing to learn from: no residue of these windows has a label
+                continue;
+            }
             let inputs: Vec<Vec<u32>> = batch
                 .iter()
-                .map(|&i| crop_ids(&train_set[i].tokens, hyper.max_length, &mut epoch_rng))
+                .zip(&crops)
+                .map(|(&i, &(start, len))| input_ids(&train_set[i].tokens[start..start + len]))
                 .collect();
-            let targets: Vec<f32> = batch.iter().map(|&i| train_set[i].target).collect();
             let mut table = state.v_t.clone();
             table.extend_from_slice(&base_table[NUM_RESIDUES * d..]);
             let tape = encoder.record(&table, &inputs);
-            let logits = state.head.forward(tape.pooled());
-            let (loss, d_logits) = objective(kind, &logits, &targets, state.head.outputs());
-            let grads = state.head.backward(tape.pooled(), &d_logits);
-            let d_table = tape.backward(&grads.pooled, table_rows);
+            let (loss, grads, d_table) = if kind == Kind::Residue {
+                // the output mapping reads each labelled residue's last hidden state
+                let classes: Vec<&[u8]> = batch
+                    .iter()
+                    .zip(&crops)
+                    .map(|(&i, &(start, len))| &train_set[i].classes[start..start + len])
+                    .collect();
+                let labelled = residue::LabelledStates::gather(tape.hidden(), tape.lengths(), &classes, d);
+                let logits = state.head.forward(&labelled.states);
+                let (loss, d_logits) = objective(Kind::Multiclass, &logits, &labelled.targets, state.head.outputs());
+                let grads = state.head.backward(&labelled.states, &d_logits);
+                let d_hidden = labelled.scatter(&grads.pooled, tape.hidden().len());
+                let d_table = tape.backward_hidden(d_hidden, table_rows);
+                (loss, grads, d_table)
+            } else {
+                let targets: Vec<f32> = batch.iter().map(|&i| train_set[i].target).collect();
+                let logits = state.head.forward(tape.pooled());
+                let (loss, d_logits) = objective(kind, &logits, &targets, state.head.outputs());
+                let grads = state.head.backward(tape.pooled(), &d_logits);
+                let d_table = tape.backward(&grads.pooled, table_rows);
+                (loss, grads, d_table)
+            };
             state
                 .adam_v_t
                 .step(&mut state.v_t, &d_table[..NUM_RESIDUES * d], hyper.lr_theta, 0.0);
@@ -512,6 +586,36 @@ fn task_of(kind: Kind, rows: &LabelledRows, positive: Option<&str>) -> Result<Ta
                 std: 1.0,
             })
         }
+        Kind::Residue => {
+            let mut classes: Vec<String> = rows
+                .labels
+                .iter()
+                .flat_map(|l| l.chars())
+                .filter(|&c| c != UNLABELLED)
+                .map(String::from)
+                .collect();
+            classes.sort();
+            classes.dedup();
+            if classes.len() < 2 {
+                return Err(data_error(format!(
+                    "a per-residue task needs at least 2 residue classes, the training rows have {classes:?}"
+                )));
+            }
+            if classes.len() > usize::from(residue::NO_CLASS) {
+                return Err(data_error(format!(
+                    "a per-residue task has at most {} classes, the training rows have {}",
+                    residue::NO_CLASS,
+                    classes.len()
+                )));
+            }
+            Ok(Task {
+                kind,
+                labels: classes,
+                positive: None,
+                mean: 0.0,
+                std: 1.0,
+            })
+        }
         Kind::Multiclass if labels.len() < 2 => Err(data_error(format!(
             "classification needs at least 2 labels, the training rows have {labels:?}"
         ))),
@@ -545,25 +649,35 @@ fn examples(rows: &LabelledRows, task: Option<&Task>) -> Result<Vec<Example>> {
                 ));
             }
         }
-        let target = match task {
-            Some(task) => task.target(rows, i)?,
-            None => 0.0,
+        let (target, classes) = match task {
+            Some(task) if task.kind == Kind::Residue => (0.0, task.residue_classes(rows, i, tokens.len())?),
+            Some(task) => (task.target(rows, i)?, Vec::new()),
+            None => (0.0, Vec::new()),
         };
-        out.push(Example { tokens, target });
+        out.push(Example {
+            tokens,
+            target,
+            classes,
+        });
     }
     Ok(out)
 }
 
-/// `[CLS] tokens [SEP]` input-table ids, a random window of `max_length` residues when longer.
-fn crop_ids(tokens: &[u8], max_length: usize, rng: &mut Rng) -> Vec<u32> {
-    let (start, len) = if tokens.len() > max_length {
-        (rng.below(tokens.len() - max_length + 1), max_length)
+/// The stretch `(start, len)` of `tokens` residues that training sees: all of them, or a random
+/// window of `max_length` when longer.
+fn crop(tokens: usize, max_length: usize, rng: &mut Rng) -> (usize, usize) {
+    if tokens > max_length {
+        (rng.below(tokens - max_length + 1), max_length)
     } else {
-        (0, tokens.len())
-    };
+        (0, tokens)
+    }
+}
+
+/// `[CLS] tokens [SEP]` input-table ids.
+fn input_ids(tokens: &[u8]) -> Vec<u32> {
     let cls = NUM_RESIDUES as u32;
     std::iter::once(cls)
-        .chain(tokens[start..start + len].iter().map(|&t| u32::from(t)))
+        .chain(tokens.iter().map(|&t| u32::from(t)))
         .chain(std::iter::once(cls + 1))
         .collect()
 }

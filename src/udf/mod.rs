@@ -29,6 +29,9 @@ pub fn register_model_functions(ctx: &SessionContext, spec: ModelSpec, catalog: 
     }
     for entry in catalog.entries() {
         ctx.register_udf(ScalarUDF::from(PredictFunction::new(entry, spec.clone())));
+        if let Some(sibling) = PredictFunction::sibling(entry, spec.clone()) {
+            ctx.register_udf(ScalarUDF::from(sibling));
+        }
     }
     ctx.register_udf(ScalarUDF::from(EmbedFunction::new(spec, catalog)));
 }

@@ -1,0 +1,253 @@
+//! Per-residue outputs: the last hidden state of every residue (not pooled), turned into a few
+//! values per residue (a per-residue predictor's class scores) batch by batch, so that memory
+//! holds `width` values per residue rather than d.
+//!
+//! Sequences longer than the model's positions are cut into the same overlapping windows as
+//! [`ReprogrammedModel::embed`]; each residue's values come from the window in which it lies
+//! farthest from an edge, where it sees the most context on both sides.
+
+use super::batch::{Window, plan_batches, windows};
+use super::error::Result;
+use super::reprogrammed::{Engine, ReprogrammedModel, input_ids, tokenize_column};
+use super::vocab::InvalidResidue;
+
+/// `width` values for each residue of each row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResidueOutputs {
+    /// Values per residue.
+    pub width: usize,
+    /// Per row, `residues × width` values; `None` for rows without (NULL in, or NULL by the
+    /// invalid-residue policy).
+    pub rows: Vec<Option<Vec<f32>>>,
+}
+
+/// Maps the last hidden states of `n` residues (`n × d`, row-major) to `n × width` values.
+pub type ResidueMap<'m> = dyn Fn(&[f32]) -> Vec<f32> + 'm;
+
+impl ReprogrammedModel {
+    /// `map` applied to the last hidden state of every residue of each sequence; rows come back
+    /// in input order, each with as many residues as its tokens (a terminal `*` is not one).
+    pub fn residue_outputs<'a>(
+        &self,
+        sequences: impl IntoIterator<Item = Option<&'a str>>,
+        policy: InvalidResidue,
+        width: usize,
+        map: &ResidueMap,
+    ) -> Result<ResidueOutputs> {
+        self.residue_outputs_of_tokens(&tokenize_column(sequences, policy)?, width, map)
+    }
+
+    /// [`Self::residue_outputs`] on residue tokens (`None` rows stay without values).
+    pub fn residue_outputs_of_tokens(
+        &self,
+        rows: &[Option<Vec<u8>>],
+        width: usize,
+        map: &ResidueMap,
+    ) -> Result<ResidueOutputs> {
+        let max_len = self.max_residues();
+        let mut pieces = Vec::new();
+        for (row, tokens) in rows.iter().enumerate() {
+            if let Some(tokens) = tokens {
+                for (start, len) in windows(tokens.len(), max_len, max_len / 4) {
+                    pieces.push(Window { row, start, len });
+                }
+            }
+        }
+        let mut outputs: Vec<Option<Vec<f32>>> = rows
+            .iter()
+            .map(|t| t.as_ref().map(|t| vec![0f32; t.len() * width]))
+            .collect();
+        // per row and residue, the distance to the nearest edge of the window it was taken from
+        let mut taken_at: Vec<Vec<Option<usize>>> = rows
+            .iter()
+            .map(|t| vec![None; t.as_ref().map_or(0, Vec::len)])
+            .collect();
+        let settings = self.batch_settings();
+        for batch in plan_batches(&pieces, 2, settings.token_budget, settings.max_batch) {
+            let inputs: Vec<&[u8]> = batch
+                .iter()
+                .map(|&i| {
+                    let w = pieces[i];
+                    rows[w.row].as_deref().map_or(&[][..], |t| &t[w.start..w.start + w.len])
+                })
+                .collect();
+            let states = self.residue_states(&inputs)?;
+            let values = map(&states);
+            let residues: usize = inputs.iter().map(|t| t.len()).sum();
+            assert_eq!(
+                values.len(),
+                residues * width,
+                "the map gives `width` values per residue"
+            );
+            let mut offset = 0;
+            for &i in &batch {
+                let w = pieces[i];
+                if let Some(out) = outputs[w.row].as_mut() {
+                    for j in 0..w.len {
+                        let position = w.start + j;
+                        let distance = j.min(w.len - 1 - j);
+                        let best = &mut taken_at[w.row][position];
+                        if best.is_none_or(|b| distance > b) {
+                            *best = Some(distance);
+                            let from = (offset + j) * width;
+                            out[position * width..(position + 1) * width].copy_from_slice(&values[from..from + width]);
+                        }
+                    }
+                }
+                offset += w.len;
+            }
+        }
+        Ok(ResidueOutputs { width, rows: outputs })
+    }
+
+    /// The last hidden states of the residues (no `[CLS]`, `[SEP]`) of inputs that fit the
+    /// model, `[Σ residues, d]`, by the engine in use.
+    fn residue_states(&self, inputs: &[&[u8]]) -> Result<Vec<f32>> {
+        let d = self.dim();
+        let residues: usize = inputs.iter().map(|t| t.len()).sum();
+        let mut out = Vec::with_capacity(residues * d);
+        match self.packed() {
+            Some((encoder, table)) if self.engine() == Engine::Packed => {
+                let ids: Vec<Vec<u32>> = inputs.iter().map(|tokens| input_ids(tokens).collect()).collect();
+                encoder.encode_then(table, &ids, |hidden, lengths| {
+                    let mut start = 0;
+                    for &n in lengths {
+                        out.extend_from_slice(&hidden[(start + 1) * d..(start + n - 1) * d]);
+                        start += n;
+                    }
+                });
+            }
+            _ => {
+                let (ids, mask) = self.batch_ids(inputs)?;
+                let hidden: Vec<Vec<Vec<f32>>> = self.forward_ids(&ids, &mask)?.to_vec3()?;
+                for (states, tokens) in hidden.iter().zip(inputs) {
+                    states[1..=tokens.len()].iter().for_each(|s| out.extend_from_slice(s));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+    use crate::model::Theta;
+    use crate::model::testing::write_tiny_bert;
+
+    fn tiny() -> (tempfile::TempDir, ReprogrammedModel) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_tiny_bert(dir.path(), "", 3).expect("tiny model");
+        let model = ReprogrammedModel::load(dir.path(), &Device::Cpu).expect("loads");
+        (dir, model)
+    }
+
+    /// The hidden states themselves (width d).
+    fn identity(states: &[f32]) -> Vec<f32> {
+        states.to_vec()
+    }
+
+    #[test]
+    fn every_residue_gets_its_values_in_order_for_every_engine_and_batching() {
+        let (_dir, model) = tiny();
+        let d = model.dim();
+        let long = "MKTAYIAKQRQISFVKSHFSRQLEEWWACD";
+        assert!(long.len() > model.max_residues());
+        let input = [Some("MKT"), None, Some(""), Some("gly*"), Some(long)];
+        let packed = model
+            .residue_outputs(input, InvalidResidue::Error, d, &identity)
+            .unwrap();
+        let lengths: Vec<Option<usize>> = packed.rows.iter().map(|r| r.as_ref().map(|v| v.len() / d)).collect();
+        assert_eq!(lengths, [Some(3), None, Some(0), Some(3), Some(long.len())]);
+
+        let candle = model
+            .with_theta(&Theta::one_hot(model.english_tokens()))
+            .unwrap()
+            .with_engine(Engine::Candle);
+        let one_by_one = model
+            .with_theta(&Theta::one_hot(model.english_tokens()))
+            .unwrap()
+            .with_engine(Engine::Candle)
+            .with_batch_settings(crate::model::BatchSettings {
+                token_budget: 1,
+                max_batch: 1,
+            });
+        for other in [&candle, &one_by_one] {
+            let padded = other
+                .residue_outputs(input, InvalidResidue::Error, d, &identity)
+                .unwrap();
+            for (a, b) in packed.rows.iter().zip(&padded.rows) {
+                let (Some(a), Some(b)) = (a, b) else {
+                    assert_eq!(a.is_none(), b.is_none());
+                    continue;
+                };
+                let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+                assert!(diff < 1e-5, "{diff}");
+            }
+        }
+        // a short sequence's residues are its single window's, whatever is around it
+        let alone = model
+            .residue_outputs([Some("MKT")], InvalidResidue::Error, d, &identity)
+            .unwrap();
+        assert_eq!(alone.rows[0], packed.rows[0]);
+    }
+
+    #[test]
+    fn long_sequences_take_each_residue_from_its_most_central_window() {
+        let (_dir, model) = tiny();
+        let d = model.dim();
+        let protein = "MKTAYIAKQRQISFVKSHFSRQLEEWWACDEFGHIK";
+        let max = model.max_residues();
+        let ws = windows(protein.len(), max, max / 4);
+        assert!(ws.len() >= 3, "{ws:?}");
+        let whole = model
+            .residue_outputs([Some(protein)], InvalidResidue::Error, d, &identity)
+            .unwrap();
+        let whole = whole.rows[0].as_ref().unwrap();
+        let parts = model
+            .residue_outputs(
+                ws.iter().map(|&(s, l)| Some(&protein[s..s + l])),
+                InvalidResidue::Error,
+                d,
+                &identity,
+            )
+            .unwrap();
+        for position in 0..protein.len() {
+            // the window in which `position` is farthest from an edge (the first of equals)
+            let (w, _) = ws
+                .iter()
+                .enumerate()
+                .filter(|(_, (s, l))| (*s..s + l).contains(&position))
+                .map(|(w, (s, l))| (w, (position - s).min(s + l - 1 - position)))
+                .fold((usize::MAX, None), |best, (w, dist)| match best {
+                    (_, Some(b)) if b >= dist => best,
+                    _ => (w, Some(dist)),
+                });
+            let offset = position - ws[w].0;
+            let expected = &parts.rows[w].as_ref().unwrap()[offset * d..(offset + 1) * d];
+            let diff = whole[position * d..(position + 1) * d]
+                .iter()
+                .zip(expected)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max);
+            assert!(diff < 1e-5, "residue {position}: {diff}");
+        }
+    }
+
+    #[test]
+    fn the_map_sees_every_residue_once_and_bad_residues_follow_the_policy() {
+        let (_dir, model) = tiny();
+        let count = |states: &[f32]| vec![1.0; states.len() / model.dim()];
+        let out = model
+            .residue_outputs([Some("ACD"), Some("AC-D")], InvalidResidue::Null, 1, &count)
+            .unwrap();
+        assert_eq!(out.rows, [Some(vec![1.0; 3]), None]);
+        let error = model
+            .residue_outputs([Some("AC-D")], InvalidResidue::Error, 1, &count)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("'-' at position 3"), "{error}");
+    }
+}
