@@ -398,6 +398,8 @@ pub fn train(
         (state, info, best.theta, best.head) = load_checkpoint(&spec.out, &info.run, &state)?;
     }
 
+    // a training input never exceeds the model's positions, whatever --max-length says
+    let max_length = hyper.max_length.clamp(1, model.max_residues());
     let steps_per_epoch = train_set.len().div_ceil(hyper.batch_size);
     // which head parameters get weight decay (the weights, not the biases)
     let decays: Vec<bool> = state.head.parameters().iter().map(|&(_, _, decays)| decays).collect();
@@ -422,7 +424,7 @@ pub fn train(
             }
             let crops: Vec<(usize, usize)> = batch
                 .iter()
-                .map(|&i| crop(train_set[i].tokens.len(), hyper.max_length, &mut epoch_rng))
+                .map(|&i| crop(train_set[i].tokens.len(), max_length, &mut epoch_rng))
                 .collect();
             let unlabelled = |(&i, &(start, len)): (&usize, &(usize, usize))| {
                 train_set[i].classes[start..start + len]
