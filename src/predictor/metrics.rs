@@ -147,8 +147,8 @@ pub fn top_k_accuracy(truth: &[usize], probabilities: &[f64], classes: usize, k:
     hits as f64 / truth.len().max(1) as f64
 }
 
-/// Precision and recall of each class, as `precision_<label>` and `recall_<label>` (NaN for a
-/// class never predicted, or never true).
+/// Precision and recall of each class, as `precision_<label>` and `recall_<label>`; left out
+/// where undefined (a class never predicted, or never true), so that manifests stay valid JSON.
 pub fn per_class(truth: &[usize], predicted: &[usize], labels: &[String]) -> Metrics {
     let classes = labels.len();
     let (mut tp, mut called, mut actual) = (vec![0f64; classes], vec![0f64; classes], vec![0f64; classes]);
@@ -161,8 +161,12 @@ pub fn per_class(truth: &[usize], predicted: &[usize], labels: &[String]) -> Met
     }
     let mut metrics = Metrics::new();
     for (c, label) in labels.iter().enumerate() {
-        metrics.insert(format!("precision_{label}"), tp[c] / called[c]);
-        metrics.insert(format!("recall_{label}"), tp[c] / actual[c]);
+        if called[c] > 0.0 {
+            metrics.insert(format!("precision_{label}"), tp[c] / called[c]);
+        }
+        if actual[c] > 0.0 {
+            metrics.insert(format!("recall_{label}"), tp[c] / actual[c]);
+        }
     }
     metrics
 }
