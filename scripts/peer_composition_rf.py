@@ -2,9 +2,12 @@
 """The classical peer of issue 4: amino-acid composition (20 fractions) + random forest, 500 trees,
 trained on a task's train.csv and measured on its test.csv. Needs scikit-learn and numpy.
 
-Usage: scripts/peer_composition_rf.py [--dipeptides] TASK [DATA_DIR]   (e.g. amp, solubility_esol)
+Usage: scripts/peer_composition_rf.py [--dipeptides] [--test SPLIT] [--classes] [--limit N] TASK [DATA_DIR]
        scripts/peer_composition_rf.py --curve [--dipeptides] TASK   CSV of test AUROC at
        n = 50, 100, 250, 500, 1000 (stratified subsamples, seeds 1-3) and all rows
+--test names the test split (default test; remote_homology: test_fold_holdout); --classes treats numeric
+labels as class ids (remote_homology's folds) and reports top-1 and top-5 accuracy; --limit trains on N
+random rows (seed 1). Regression tasks also report ridge regression on the same features.
 """
 import csv
 import sys
@@ -12,11 +15,27 @@ import sys
 import numpy as np
 from scipy.stats import spearmanr
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import RidgeCV
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 
 AA = "ACDEFGHIKLMNPQRSTVWY"
-args = [a for a in sys.argv[1:] if a not in ("--dipeptides", "--curve")]
+
+
+def option(name, default=None):
+    """The value after `name` on the command line, removed from it."""
+    if name not in sys.argv:
+        return default
+    at = sys.argv.index(name)
+    value = sys.argv[at + 1]
+    del sys.argv[at : at + 2]
+    return value
+
+
+TEST_SPLIT = option("--test", "test")
+LIMIT = option("--limit")
+args = [a for a in sys.argv[1:] if a not in ("--dipeptides", "--curve", "--classes")]
 CURVE = "--curve" in sys.argv
+CLASSES = "--classes" in sys.argv
 DIPEPTIDE_FEATURES = "--dipeptides" in sys.argv
 task = args[0]
 data = args[1] if len(args) > 1 else "../shared/data"
@@ -38,14 +57,16 @@ def features(seq):
     return single + [counts[p] / max(len(pairs), 1) for p in DIPEPTIDES]
 
 
-def load(split):
+def load(split, limit=None):
     rows = list(csv.DictReader(open(f"{data}/{task}/{split}.csv")))
+    if limit is not None and int(limit) < len(rows):
+        rows = [rows[i] for i in np.random.default_rng(1).choice(len(rows), int(limit), replace=False)]
     x = np.array([features(r["sequence"].upper()) for r in rows])
     return x, [r["label"] for r in rows]
 
 
-x_train, y_train = load("train")
-x_test, y_test = load("test")
+x_train, y_train = load("train", LIMIT)
+x_test, y_test = load(TEST_SPLIT)
 def is_number(v):
     try:
         float(v)
@@ -54,13 +75,27 @@ def is_number(v):
         return False
 
 
-if len(set(y_train)) > 2 and all(map(is_number, y_train)):
-    model = RandomForestRegressor(n_estimators=500, random_state=0, n_jobs=-1)
-    model.fit(x_train, [float(v) for v in y_train])
-    predicted = model.predict(x_test)
+if not CLASSES and len(set(y_train)) > 2 and all(map(is_number, y_train)):
     truth = [float(v) for v in y_test]
-    rmse = float(np.sqrt(np.mean((np.array(truth) - predicted) ** 2)))
-    print(f"{task}: spearman {spearmanr(truth, predicted).statistic:.4f} r2 {r2_score(truth, predicted):.4f} rmse {rmse:.4f}")
+    for name, model in [
+        ("random forest", RandomForestRegressor(n_estimators=500, random_state=0, n_jobs=-1)),
+        ("ridge", RidgeCV(alphas=np.logspace(-3, 3, 13))),
+    ]:
+        model.fit(x_train, [float(v) for v in y_train])
+        predicted = model.predict(x_test)
+        rmse = float(np.sqrt(np.mean((np.array(truth) - predicted) ** 2)))
+        print(f"{task} {name}: spearman {spearmanr(truth, predicted).statistic:.4f} "
+              f"r2 {r2_score(truth, predicted):.4f} rmse {rmse:.4f} ({len(y_train)} train, {len(truth)} test rows)")
+elif len(set(y_train)) > 2:
+    model = RandomForestClassifier(n_estimators=500, random_state=0, n_jobs=-1)
+    model.fit(x_train, y_train)
+    probabilities = model.predict_proba(x_test)
+    top5 = np.argsort(-probabilities, axis=1)[:, :5]
+    classes = np.array(model.classes_)
+    top1 = float(np.mean(classes[top5[:, 0]] == np.array(y_test)))
+    in_top5 = float(np.mean([t in classes[row] for t, row in zip(y_test, top5)]))
+    print(f"{task} random forest: top-1 accuracy {top1:.4f} top-5 accuracy {in_top5:.4f} "
+          f"({len(classes)} classes, {len(y_train)} train, {len(y_test)} test rows)")
 else:
     labels = sorted(set(y_train))
     positive = next((l for l in labels if any(o.lower() in (f"non{l.lower()}", f"in{l.lower()}") for o in labels)), labels[-1])

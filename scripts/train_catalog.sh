@@ -15,7 +15,7 @@ train() { # name epochs extra...
     --train "$DATA/$task/train.csv" --test "$DATA/$task/${TEST_FILE:-test.csv}" --out "udfs/$name" \
     --epochs "$epochs" "${COMMON[@]}" "$@"
 }
-tasks=("${@:-amp toxicity antibody_affinity solubility_esol solubility secondary_structure stability}")
+tasks=("${@:-amp toxicity antibody_affinity solubility_esol solubility secondary_structure stability remote_homology fluorescence}")
 for t in ${tasks[@]}; do
   case $t in
     amp) train amp 6 --head-hidden 256 ;;
@@ -28,5 +28,10 @@ for t in ${tasks[@]}; do
     secondary_structure) TEST_FILE=test_cb513.csv train secondary_structure 3 \
       --valid "$DATA/secondary_structure/valid.csv" --limit 3000 --max-length 256 --batch-size 8 --head-hidden 256 ;;
     stability) train stability 3 --valid "$DATA/stability/valid.csv" --limit 8000 --head-hidden 256 ;;
+    # 1,195 numeric fold ids: a class each, not a regression; one epoch (≈ 15 min) fit the session
+    remote_homology) TEST_FILE=test_fold_holdout.csv train remote_homology 1 --kind multiclass \
+      --valid "$DATA/remote_homology/valid.csv" --max-length 128 --head-hidden 256 ;;
+    # validation: 10 % of the 3,000 rows (the official 5,362-row file costs 3 min an epoch)
+    fluorescence) train fluorescence 2 --limit 3000 --head-hidden 256 ;;
   esac
 done

@@ -57,6 +57,36 @@ pub fn plan_batches(windows: &[Window], extra_tokens: usize, token_budget: usize
     batches
 }
 
+/// Cuts every row's residue tokens into [`windows`] of at most `max_len` (overlapping by a
+/// quarter), plans them into batches ([`plan_batches`], two extra tokens each for `[CLS]` and
+/// `[SEP]`) and calls `visit` with each batch's windows and their tokens, in batch order.
+/// `None` rows have no windows.
+pub fn for_each_window_batch<E>(
+    rows: &[Option<Vec<u8>>],
+    max_len: usize,
+    token_budget: usize,
+    max_batch: usize,
+    mut visit: impl FnMut(&[Window], &[&[u8]]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut pieces = Vec::new();
+    for (row, tokens) in rows.iter().enumerate() {
+        if let Some(tokens) = tokens {
+            for (start, len) in windows(tokens.len(), max_len, max_len / 4) {
+                pieces.push(Window { row, start, len });
+            }
+        }
+    }
+    for batch in plan_batches(&pieces, 2, token_budget, max_batch) {
+        let batch: Vec<Window> = batch.iter().map(|&i| pieces[i]).collect();
+        let inputs: Vec<&[u8]> = batch
+            .iter()
+            .map(|w| rows[w.row].as_deref().map_or(&[][..], |t| &t[w.start..w.start + w.len]))
+            .collect();
+        visit(&batch, &inputs)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

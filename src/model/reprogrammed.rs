@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 
-use super::batch::{Window, plan_batches, windows};
+use super::batch::for_each_window_batch;
 use super::config::BertConfig;
 use super::encoder::{BertEncoder, mean_pool};
 use super::error::{ModelError, Result};
@@ -215,38 +215,28 @@ impl ReprogrammedModel {
     /// [`Self::embed`] on residue tokens (`None` rows stay without a vector).
     pub fn embed_tokens(&self, rows: &[Option<Vec<u8>>]) -> Result<Embeddings> {
         let dim = self.dim();
-        let max_len = self.max_residues();
-        let mut pieces = Vec::new();
-        for (row, tokens) in rows.iter().enumerate() {
-            if let Some(tokens) = tokens {
-                for (start, len) in windows(tokens.len(), max_len, max_len / 4) {
-                    pieces.push(Window { row, start, len });
-                }
-            }
-        }
         let mut values = vec![0f32; rows.len() * dim];
         let mut weights = vec![0f32; rows.len()];
         let settings = self.settings;
-        for batch in plan_batches(&pieces, 2, settings.token_budget, settings.max_batch) {
-            let inputs: Vec<&[u8]> = batch
-                .iter()
-                .map(|&i| {
-                    let w = pieces[i];
-                    rows[w.row].as_deref().map_or(&[][..], |t| &t[w.start..w.start + w.len])
-                })
-                .collect();
-            let pooled = self.encode_flat(&inputs)?;
-            for (&i, vector) in batch.iter().zip(pooled.chunks_exact(dim)) {
-                let w = pieces[i];
-                let whole = w.start == 0 && rows[w.row].as_ref().is_some_and(|t| t.len() == w.len);
-                let weight = if whole { 1.0 } else { w.len as f32 };
-                weights[w.row] += weight;
-                let out = &mut values[w.row * dim..(w.row + 1) * dim];
-                for (o, v) in out.iter_mut().zip(vector) {
-                    *o += weight * v;
+        for_each_window_batch(
+            rows,
+            self.max_residues(),
+            settings.token_budget,
+            settings.max_batch,
+            |batch, inputs| {
+                let pooled = self.encode_flat(inputs)?;
+                for (w, vector) in batch.iter().zip(pooled.chunks_exact(dim)) {
+                    let whole = w.start == 0 && rows[w.row].as_ref().is_some_and(|t| t.len() == w.len);
+                    let weight = if whole { 1.0 } else { w.len as f32 };
+                    weights[w.row] += weight;
+                    let out = &mut values[w.row * dim..(w.row + 1) * dim];
+                    for (o, v) in out.iter_mut().zip(vector) {
+                        *o += weight * v;
+                    }
                 }
-            }
-        }
+                Ok::<_, ModelError>(())
+            },
+        )?;
         for (row, &weight) in weights.iter().enumerate() {
             if weight > 0.0 {
                 values[row * dim..(row + 1) * dim].iter_mut().for_each(|v| *v /= weight);
@@ -363,6 +353,7 @@ fn input_table(encoder: &BertEncoder, english: &EnglishTokens, theta: &Theta) ->
 mod tests {
     use super::*;
     use crate::model::SparseRow;
+    use crate::model::batch::windows;
     use crate::model::testing::write_tiny_bert;
 
     fn tiny(prefix: &str) -> (tempfile::TempDir, ReprogrammedModel) {

@@ -6,8 +6,8 @@
 //! [`ReprogrammedModel::embed`]; each residue's values come from the window in which it lies
 //! farthest from an edge, where it sees the most context on both sides.
 
-use super::batch::{Window, plan_batches, windows};
-use super::error::Result;
+use super::batch::for_each_window_batch;
+use super::error::{ModelError, Result};
 use super::reprogrammed::{Engine, ReprogrammedModel, input_ids, tokenize_column};
 use super::vocab::InvalidResidue;
 
@@ -44,15 +44,6 @@ impl ReprogrammedModel {
         width: usize,
         map: &ResidueMap,
     ) -> Result<ResidueOutputs> {
-        let max_len = self.max_residues();
-        let mut pieces = Vec::new();
-        for (row, tokens) in rows.iter().enumerate() {
-            if let Some(tokens) = tokens {
-                for (start, len) in windows(tokens.len(), max_len, max_len / 4) {
-                    pieces.push(Window { row, start, len });
-                }
-            }
-        }
         let mut outputs: Vec<Option<Vec<f32>>> = rows
             .iter()
             .map(|t| t.as_ref().map(|t| vec![0f32; t.len() * width]))
@@ -63,40 +54,40 @@ impl ReprogrammedModel {
             .map(|t| vec![None; t.as_ref().map_or(0, Vec::len)])
             .collect();
         let settings = self.batch_settings();
-        for batch in plan_batches(&pieces, 2, settings.token_budget, settings.max_batch) {
-            let inputs: Vec<&[u8]> = batch
-                .iter()
-                .map(|&i| {
-                    let w = pieces[i];
-                    rows[w.row].as_deref().map_or(&[][..], |t| &t[w.start..w.start + w.len])
-                })
-                .collect();
-            let states = self.residue_states(&inputs)?;
-            let values = map(&states);
-            let residues: usize = inputs.iter().map(|t| t.len()).sum();
-            assert_eq!(
-                values.len(),
-                residues * width,
-                "the map gives `width` values per residue"
-            );
-            let mut offset = 0;
-            for &i in &batch {
-                let w = pieces[i];
-                if let Some(out) = outputs[w.row].as_mut() {
-                    for j in 0..w.len {
-                        let position = w.start + j;
-                        let distance = j.min(w.len - 1 - j);
-                        let best = &mut taken_at[w.row][position];
-                        if best.is_none_or(|b| distance > b) {
-                            *best = Some(distance);
-                            let from = (offset + j) * width;
-                            out[position * width..(position + 1) * width].copy_from_slice(&values[from..from + width]);
+        for_each_window_batch(
+            rows,
+            self.max_residues(),
+            settings.token_budget,
+            settings.max_batch,
+            |batch, inputs| {
+                let states = self.residue_states(inputs)?;
+                let values = map(&states);
+                let residues: usize = inputs.iter().map(|t| t.len()).sum();
+                assert_eq!(
+                    values.len(),
+                    residues * width,
+                    "the map gives `width` values per residue"
+                );
+                let mut offset = 0;
+                for w in batch {
+                    if let Some(out) = outputs[w.row].as_mut() {
+                        for j in 0..w.len {
+                            let position = w.start + j;
+                            let distance = j.min(w.len - 1 - j);
+                            let best = &mut taken_at[w.row][position];
+                            if best.is_none_or(|b| distance > b) {
+                                *best = Some(distance);
+                                let from = (offset + j) * width;
+                                out[position * width..(position + 1) * width]
+                                    .copy_from_slice(&values[from..from + width]);
+                            }
                         }
                     }
+                    offset += w.len;
                 }
-                offset += w.len;
-            }
-        }
+                Ok::<_, ModelError>(())
+            },
+        )?;
         Ok(ResidueOutputs { width, rows: outputs })
     }
 
@@ -135,6 +126,7 @@ mod tests {
 
     use super::*;
     use crate::model::Theta;
+    use crate::model::batch::windows;
     use crate::model::testing::write_tiny_bert;
 
     fn tiny() -> (tempfile::TempDir, ReprogrammedModel) {

@@ -6,6 +6,7 @@ mod error;
 mod head;
 mod manifest;
 pub mod metrics;
+pub mod sov;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

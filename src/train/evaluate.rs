@@ -4,7 +4,7 @@ use super::data::LabelledRows;
 use super::error::Result;
 use crate::model::{InvalidResidue, ReprogrammedModel};
 use crate::predictor::metrics::{self, Metrics};
-use crate::predictor::{Kind, Predictor, UNLABELLED};
+use crate::predictor::{Kind, Predictor, UNLABELLED, sov};
 
 /// Accuracy, MCC, AUROC, F1 (classification; per-residue tasks over every labelled residue,
 /// with each class's precision and recall) or Spearman, Pearson, R², RMSE (regression) of
@@ -62,8 +62,9 @@ pub fn evaluate(predictor: &Predictor, model: &ReprogrammedModel, rows: &Labelle
 }
 
 /// Per-residue metrics over every labelled residue of `rows`: accuracy (Q3 for three classes),
-/// MCC, macro F1 and AUROC, log loss, each class's precision and recall, and how many residues
-/// and sequences were scored.
+/// MCC, macro F1 and AUROC, log loss, each class's precision and recall, the segment overlap
+/// score SOV99 (0–1, averaged over sequences; see [`sov`]) and how many residues and sequences
+/// were scored.
 fn evaluate_residues(predictor: &Predictor, model: &ReprogrammedModel, rows: &LabelledRows) -> Result<Metrics> {
     let labels = &predictor.manifest.labels;
     let classes = labels.len();
@@ -73,6 +74,9 @@ fn evaluate_residues(predictor: &Predictor, model: &ReprogrammedModel, rows: &La
         InvalidResidue::Error,
     )?;
     let (mut truth, mut predicted, mut probabilities) = (Vec::new(), Vec::new(), Vec::new());
+    // SOV99 per sequence over class indices (u8::MAX = unlabelled), averaged over sequences
+    let (mut sov_sum, mut sov_sequences) = (0.0, 0usize);
+    let (mut observed_classes, mut predicted_classes) = (Vec::new(), Vec::new());
     for (i, (label, row)) in rows.labels.iter().zip(&outputs.rows).enumerate() {
         let row = row.as_deref().unwrap_or_default();
         let residues = row.len() / classes;
@@ -85,8 +89,13 @@ fn evaluate_residues(predictor: &Predictor, model: &ReprogrammedModel, rows: &La
                 ),
             ));
         }
+        observed_classes.clear();
+        predicted_classes.clear();
         for (c, p) in label.chars().zip(row.chunks_exact(classes)) {
+            let best = (0..classes).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
+            predicted_classes.push(u8::try_from(best).unwrap_or(u8::MAX));
             if c == UNLABELLED {
+                observed_classes.push(u8::MAX);
                 continue;
             }
             let class = labels
@@ -98,13 +107,22 @@ fn evaluate_residues(predictor: &Predictor, model: &ReprogrammedModel, rows: &La
                         format!("residue label '{c}' is not one of the predictor's labels {labels:?}"),
                     )
                 })?;
+            observed_classes.push(u8::try_from(class).unwrap_or(u8::MAX));
             truth.push(class);
-            predicted.push((0..classes).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0));
+            predicted.push(best);
             probabilities.extend(p.iter().map(|&v| f64::from(v)));
+        }
+        if let Some(score) = sov::sov99(&observed_classes, &predicted_classes, u8::MAX) {
+            sov_sum += score;
+            sov_sequences += 1;
         }
     }
     let mut out = metrics::classification(&truth, &predicted, &probabilities, classes, None);
     out.extend(metrics::per_class(&truth, &predicted, labels));
+    // class indices past u8 would alias the unlabelled code; residue predictors have a handful
+    if classes < usize::from(u8::MAX) && sov_sequences > 0 {
+        out.insert("sov".into(), sov_sum / sov_sequences as f64);
+    }
     out.insert("residues".into(), truth.len() as f64);
     out.insert("sequences".into(), rows.len() as f64);
     Ok(out)

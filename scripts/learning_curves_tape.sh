@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Data-efficiency curves on TAPE tasks (issue 15): the test metric of secondary_structure (CB513 Q3)
+# and stability (Spearman) predictors trained on n = 100, 1000, 10000 training proteins (seed 1),
+# with the shipped recipe's mapping (--head-hidden 256), next to the classical peer on the same
+# subsample (one-hot window + logistic regression; composition + random forest). Rows go to
+# docs/learning_curves_tape.csv; rows already there are skipped, so an interrupted run continues.
+# Usage: scripts/learning_curves_tape.sh [R2DL_BINARY] [TASK...] ; SIZES="100 1000" overrides.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+R2DL=${1:-target/release/r2dl}
+shift || true
+DATA=${DATA:-../shared/data}
+CSV=docs/learning_curves_tape.csv
+SIZES=${SIZES:-100 1000 10000}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+[ -s "$CSV" ] || echo "task,n,model,epochs_run,steps,seconds,metric,value" > "$CSV"
+
+for task in ${@:-secondary_structure stability}; do
+  case $task in
+    secondary_structure) test=test_cb513; metric=accuracy; extra=(--max-length 256 --batch-size 8) ;;
+    stability) test=test; metric=spearman; extra=() ;;
+    *) echo "no curve recipe for $task" >&2; exit 2 ;;
+  esac
+  for n in $SIZES; do
+    if ! grep -q "^$task,$n,r2dl," "$CSV"; then
+      # the same number of optimiser steps (~300) at every n, at most 3 epochs
+      batch=$([ "$task" = secondary_structure ] && echo 8 || echo 32)
+      per_epoch=$(( (n * 9 / 10 + batch - 1) / batch ))
+      epochs=$(( (300 + per_epoch - 1) / per_epoch )); [ "$epochs" -gt 3 ] && [ "$n" -ge 1000 ] && epochs=3
+      out="$WORK/$task-$n"
+      "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --test "$DATA/$task/$test.csv" \
+        --out "$out" --lr 0.01 --head-lr 0.01 --k 16 --seed 1 --epochs "$epochs" --patience 3 \
+        --head-hidden 256 --limit "$n" "${extra[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
+      python3 - "$out/manifest.json" "$task" "$n" "$metric" >> "$CSV" <<'PY'
+import json, sys
+path, task, n, metric = sys.argv[1:]
+m = json.load(open(path))
+t = m["training"]
+print(f'{task},{n},r2dl,{t["epochs_run"]},{t["steps"]},{t["seconds"]:.1f},{metric},{m["metrics"]["test"][metric]:.4f}')
+PY
+      tail -1 "$CSV"
+    fi
+    if ! grep -q "^$task,$n,peer," "$CSV"; then
+      if [ "$task" = secondary_structure ]; then
+        value=$(python3 scripts/peer_residue_window.py --limit "$n" "$DATA/$task" | sed -n 's/^test_cb513: Q3 \([0-9.]*\).*/\1/p')
+      else
+        value=$(python3 scripts/peer_composition_rf.py --dipeptides --limit "$n" "$task" "$DATA" \
+          | sed -n 's/.*random forest: spearman \([-0-9.]*\).*/\1/p')
+      fi
+      echo "$task,$n,peer,,,,$metric,$value" >> "$CSV"
+      tail -1 "$CSV"
+    fi
+  done
+done
