@@ -217,26 +217,19 @@ impl ReprogrammedModel {
         let dim = self.dim();
         let mut values = vec![0f32; rows.len() * dim];
         let mut weights = vec![0f32; rows.len()];
-        let settings = self.settings;
-        for_each_window_batch(
-            rows,
-            self.max_residues(),
-            settings.token_budget,
-            settings.max_batch,
-            |batch, inputs| {
-                let pooled = self.encode_flat(inputs)?;
-                for (w, vector) in batch.iter().zip(pooled.chunks_exact(dim)) {
-                    let whole = w.start == 0 && rows[w.row].as_ref().is_some_and(|t| t.len() == w.len);
-                    let weight = if whole { 1.0 } else { w.len as f32 };
-                    weights[w.row] += weight;
-                    let out = &mut values[w.row * dim..(w.row + 1) * dim];
-                    for (o, v) in out.iter_mut().zip(vector) {
-                        *o += weight * v;
-                    }
+        self.for_each_window_batch(rows, |batch, inputs| {
+            let pooled = self.encode_flat(inputs)?;
+            for (w, vector) in batch.iter().zip(pooled.chunks_exact(dim)) {
+                let whole = w.start == 0 && rows[w.row].as_ref().is_some_and(|t| t.len() == w.len);
+                let weight = if whole { 1.0 } else { w.len as f32 };
+                weights[w.row] += weight;
+                let out = &mut values[w.row * dim..(w.row + 1) * dim];
+                for (o, v) in out.iter_mut().zip(vector) {
+                    *o += weight * v;
                 }
-                Ok::<_, ModelError>(())
-            },
-        )?;
+            }
+            Ok::<_, ModelError>(())
+        })?;
         for (row, &weight) in weights.iter().enumerate() {
             if weight > 0.0 {
                 values[row * dim..(row + 1) * dim].iter_mut().for_each(|v| *v /= weight);
@@ -244,6 +237,23 @@ impl ReprogrammedModel {
         }
         let valid = rows.iter().map(Option::is_some).collect();
         Ok(Embeddings { dim, values, valid })
+    }
+
+    /// [`for_each_window_batch`] with this model's positions and batch settings: `visit` gets
+    /// each batch of windows of `rows` and their residue tokens.
+    pub(super) fn for_each_window_batch(
+        &self,
+        rows: &[Option<Vec<u8>>],
+        visit: impl FnMut(&[super::batch::Window], &[&[u8]]) -> Result<()>,
+    ) -> Result<()> {
+        let settings = self.settings;
+        for_each_window_batch(
+            rows,
+            self.max_residues(),
+            settings.token_budget,
+            settings.max_batch,
+            visit,
+        )
     }
 
     /// Mean-pooled vectors (`inputs × d`, row-major) of residue-token inputs that fit the model,

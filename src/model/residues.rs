@@ -6,7 +6,6 @@
 //! [`ReprogrammedModel::embed`]; each residue's values come from the window in which it lies
 //! farthest from an edge, where it sees the most context on both sides.
 
-use super::batch::for_each_window_batch;
 use super::error::{ModelError, Result};
 use super::reprogrammed::{Engine, ReprogrammedModel, input_ids, tokenize_column};
 use super::vocab::InvalidResidue;
@@ -53,41 +52,33 @@ impl ReprogrammedModel {
             .iter()
             .map(|t| vec![None; t.as_ref().map_or(0, Vec::len)])
             .collect();
-        let settings = self.batch_settings();
-        for_each_window_batch(
-            rows,
-            self.max_residues(),
-            settings.token_budget,
-            settings.max_batch,
-            |batch, inputs| {
-                let states = self.residue_states(inputs)?;
-                let values = map(&states);
-                let residues: usize = inputs.iter().map(|t| t.len()).sum();
-                assert_eq!(
-                    values.len(),
-                    residues * width,
-                    "the map gives `width` values per residue"
-                );
-                let mut offset = 0;
-                for w in batch {
-                    if let Some(out) = outputs[w.row].as_mut() {
-                        for j in 0..w.len {
-                            let position = w.start + j;
-                            let distance = j.min(w.len - 1 - j);
-                            let best = &mut taken_at[w.row][position];
-                            if best.is_none_or(|b| distance > b) {
-                                *best = Some(distance);
-                                let from = (offset + j) * width;
-                                out[position * width..(position + 1) * width]
-                                    .copy_from_slice(&values[from..from + width]);
-                            }
+        self.for_each_window_batch(rows, |batch, inputs| {
+            let states = self.residue_states(inputs)?;
+            let values = map(&states);
+            let residues: usize = inputs.iter().map(|t| t.len()).sum();
+            assert_eq!(
+                values.len(),
+                residues * width,
+                "the map gives `width` values per residue"
+            );
+            let mut offset = 0;
+            for w in batch {
+                if let Some(out) = outputs[w.row].as_mut() {
+                    for j in 0..w.len {
+                        let position = w.start + j;
+                        let distance = j.min(w.len - 1 - j);
+                        let best = &mut taken_at[w.row][position];
+                        if best.is_none_or(|b| distance > b) {
+                            *best = Some(distance);
+                            let from = (offset + j) * width;
+                            out[position * width..(position + 1) * width].copy_from_slice(&values[from..from + width]);
                         }
                     }
-                    offset += w.len;
                 }
-                Ok::<_, ModelError>(())
-            },
-        )?;
+                offset += w.len;
+            }
+            Ok::<_, ModelError>(())
+        })?;
         Ok(ResidueOutputs { width, rows: outputs })
     }
 
