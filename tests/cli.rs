@@ -72,6 +72,13 @@ fn piped_output_is_csv_and_formats_can_be_chosen() {
     );
     let lists = ok(&["sql", "SELECT [1, 2] AS l", "--format", "ndjson"]);
     assert_eq!(lists, "{\"l\":[1,2]}\n");
+    // CSV has no lists: a clear error before any output, not a header and then a failure
+    let err = fails(&["sql", "SELECT [1, 2] AS l"]);
+    assert!(
+        err.contains("column 'l' is a List(Int64), which CSV cannot hold"),
+        "{err}"
+    );
+    assert!(err.contains("--format json"), "{err}");
 }
 
 #[test]

@@ -70,7 +70,19 @@ impl<'a, W: Write> BatchWriter<'a, W> {
                 batches.push(batch.clone());
                 Ok(())
             }
-            Self::Csv(w) => w.write(batch).map_err(arrow_output_error),
+            Self::Csv(w) => {
+                if let Some(field) = batch.schema().fields().iter().find(|f| f.data_type().is_nested()) {
+                    return Err(CliError::Usage {
+                        message: format!(
+                            "column '{}' is a {}, which CSV cannot hold",
+                            field.name(),
+                            field.data_type()
+                        ),
+                        hint: "lists and structs print with --format json or ndjson, or go to -o FILE.parquet",
+                    });
+                }
+                w.write(batch).map_err(arrow_output_error)
+            }
             Self::Json(w) => w.write(batch).map_err(arrow_output_error),
             Self::Ndjson(w) => w.write(batch).map_err(arrow_output_error),
         }
