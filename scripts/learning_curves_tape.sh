@@ -24,10 +24,10 @@ for task in ${@:-secondary_structure stability}; do
   esac
   for n in $SIZES; do
     if ! grep -q "^$task,$n,r2dl," "$CSV"; then
-      # the same number of optimiser steps (~300) at every n, at most 3 epochs
+      # the same number of optimiser steps (~300) at every n
       batch=$([ "$task" = secondary_structure ] && echo 8 || echo 32)
       per_epoch=$(( (n * 9 / 10 + batch - 1) / batch ))
-      epochs=$(( (300 + per_epoch - 1) / per_epoch )); [ "$epochs" -gt 3 ] && [ "$n" -ge 1000 ] && epochs=3
+      epochs=$(( (300 + per_epoch - 1) / per_epoch ))
       out="$WORK/$task-$n"
       "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --test "$DATA/$task/$test.csv" \
         --out "$out" --lr 0.01 --head-lr 0.01 --k 16 --seed 1 --epochs "$epochs" --patience 3 \

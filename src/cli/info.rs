@@ -43,6 +43,12 @@ pub async fn run(args: InfoArgs) -> Result<(), CliError> {
         let m = &entry.manifest;
         let returns = match m.kind {
             Kind::Binary => format!("Float32  P({})", m.positive_label.as_deref().unwrap_or("?")),
+            Kind::Multiclass if m.labels.len() > 12 => format!(
+                "Utf8     one of {} labels ({} | … | {})",
+                m.labels.len(),
+                m.labels[..3].join(" | "),
+                m.labels[m.labels.len() - 1]
+            ),
             Kind::Multiclass => format!("Utf8     one of {}", m.labels.join(" | ")),
             Kind::Regression => "Float64  value".to_string(),
             Kind::Residue => format!("Utf8     one of {} per residue", m.labels.join(" | ")),

@@ -187,10 +187,26 @@ pub struct Manifest {
     pub training_data: TrainingData,
     /// What training took.
     pub training: TrainingLog,
-    /// Metrics by split (`valid`, `test`).
+    /// Metrics by split (`valid`, `test`). An undefined (NaN or infinite) metric is left out when
+    /// written: JSON has no NaN, and a `null` would make the manifest unreadable.
+    #[serde(serialize_with = "finite_metrics")]
     pub metrics: BTreeMap<String, Metrics>,
     /// The r2dl version that wrote it.
     pub created_by: String,
+}
+
+/// Serialises metrics by split without their non-finite values.
+fn finite_metrics<S: serde::Serializer>(metrics: &BTreeMap<String, Metrics>, serializer: S) -> Result<S::Ok, S::Error> {
+    let finite: BTreeMap<&String, BTreeMap<&String, f64>> = metrics
+        .iter()
+        .map(|(split, m)| {
+            (
+                split,
+                m.iter().filter(|(_, v)| v.is_finite()).map(|(k, &v)| (k, v)).collect(),
+            )
+        })
+        .collect();
+    serde::Serialize::serialize(&finite, serializer)
 }
 
 impl Manifest {

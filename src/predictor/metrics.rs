@@ -59,8 +59,9 @@ pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
 
 /// Classification metrics from true and predicted class indices, and for two classes the
 /// probability of class `positive`. Multi-class MCC is Gorodkin's R_K; F1 is the positive
-/// class's (binary) or the macro average; AUROC is one-vs-rest macro when `probabilities`
-/// (`n × classes`) is given.
+/// class's (binary) or the macro average over classes that occur in truth or prediction; AUROC
+/// is one-vs-rest, macro-averaged over the classes present in `truth` (NaN when none can be
+/// scored), when `probabilities` (`n × classes`) is given.
 pub fn classification(
     truth: &[usize],
     predicted: &[usize],
@@ -103,9 +104,15 @@ pub fn classification(
     metrics.insert("n".into(), s);
     metrics.insert("accuracy".into(), correct / s);
     metrics.insert("mcc".into(), mcc);
+    // macro averages run over the classes that occur (in truth or prediction; for AUROC, in truth
+    // with both outcomes): with 1,195 folds most classes are absent from a test split
+    let seen: Vec<usize> = (0..classes).filter(|&c| actual(c) + called(c) > 0.0).collect();
     match positive {
         Some(c) => metrics.insert("f1".into(), f1_of(c)),
-        None => metrics.insert("f1".into(), (0..classes).map(f1_of).sum::<f64>() / classes as f64),
+        None => metrics.insert(
+            "f1".into(),
+            seen.iter().map(|&c| f1_of(c)).sum::<f64>() / seen.len().max(1) as f64,
+        ),
     };
     if probabilities.len() == n * classes && n > 0 {
         let one_vs_rest = |c: usize| {
@@ -115,7 +122,10 @@ pub fn classification(
         };
         let auc = match positive {
             Some(c) => one_vs_rest(c),
-            None => (0..classes).map(one_vs_rest).sum::<f64>() / classes as f64,
+            None => {
+                let scored: Vec<usize> = (0..classes).filter(|&c| actual(c) > 0.0 && actual(c) < s).collect();
+                scored.iter().map(|&c| one_vs_rest(c)).sum::<f64>() / scored.len() as f64
+            }
         };
         metrics.insert("auroc".into(), auc);
         // mean cross-entropy of the true class, each probability floored at 1e-7 (float32's reach)
@@ -237,6 +247,24 @@ mod tests {
         assert_eq!((m["precision_C"], m["recall_C"]), (0.5, 0.5));
         assert_eq!((m["precision_E"], m["recall_E"]), (0.5, 1.0));
         assert_eq!((m["precision_H"], m["recall_H"]), (1.0, 0.5));
+    }
+
+    #[test]
+    fn macro_averages_skip_classes_that_do_not_occur() {
+        // 4 classes, class 3 never true nor predicted (a fold absent from the test split)
+        let truth = [0, 1, 2, 0];
+        let predicted = [0, 1, 1, 0];
+        let probabilities = [
+            0.7, 0.1, 0.1, 0.1, //
+            0.1, 0.7, 0.1, 0.1, //
+            0.1, 0.5, 0.3, 0.1, //
+            0.6, 0.2, 0.1, 0.1,
+        ];
+        let m = classification(&truth, &predicted, &probabilities, 4, None);
+        // F1: class 0 = 1, class 1 = 2·1/(1+2) = 2/3, class 2 = 0 → mean over 3 classes
+        assert!((m["f1"] - (1.0 + 2.0 / 3.0) / 3.0).abs() < 1e-12, "{m:?}");
+        // AUROC one-vs-rest: classes 0, 1, 2 separate perfectly by their own column
+        assert_eq!(m["auroc"], 1.0, "{m:?}");
     }
 
     #[test]

@@ -328,6 +328,19 @@ mod tests {
     }
 
     #[test]
+    fn undefined_metrics_are_left_out_of_the_manifest() {
+        let mut predictor = Predictor::load(Path::new("udfs/amp")).unwrap();
+        let test = predictor.manifest.metrics.entry("test".into()).or_default();
+        test.insert("auroc".into(), f64::NAN);
+        test.insert("accuracy".into(), 0.5);
+        let dir = tempfile::tempdir().unwrap();
+        predictor.save(dir.path()).unwrap();
+        let loaded = Predictor::load(dir.path()).unwrap();
+        assert_eq!(loaded.manifest.metrics["test"].get("accuracy"), Some(&0.5));
+        assert!(!loaded.manifest.metrics["test"].contains_key("auroc"));
+    }
+
+    #[test]
     fn hidden_layers_round_trip_and_mismatched_shapes_or_formats_are_refused() {
         let shipped = Predictor::load(Path::new("udfs/amp")).unwrap();
         let dir = tempfile::tempdir().unwrap();
