@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 
-use super::batch::for_each_window_batch;
+use super::batch::{Window, for_each_window_batch};
 use super::config::BertConfig;
 use super::encoder::{BertEncoder, mean_pool};
 use super::error::{ModelError, Result};
@@ -244,7 +244,7 @@ impl ReprogrammedModel {
     pub(super) fn for_each_window_batch(
         &self,
         rows: &[Option<Vec<u8>>],
-        visit: impl FnMut(&[super::batch::Window], &[&[u8]]) -> Result<()>,
+        visit: impl FnMut(&[Window], &[&[u8]]) -> Result<()>,
     ) -> Result<()> {
         let settings = self.settings;
         for_each_window_batch(

@@ -48,7 +48,7 @@ fn segments(classes: &[u8], masked: impl Fn(usize) -> bool) -> Vec<Segment> {
 /// SOV99's score and normaliser `(Σ score, N)` of one sequence; `observed` and `predicted` are
 /// byte strings of equal length, `unlabelled` the observed byte that carries no label.
 /// `N` is 0 when no residue is labelled.
-pub fn sov99_terms(observed: &[u8], predicted: &[u8], unlabelled: u8) -> (f64, f64) {
+fn sov99_terms(observed: &[u8], predicted: &[u8], unlabelled: u8) -> (f64, f64) {
     debug_assert_eq!(observed.len(), predicted.len());
     let masked = |i: usize| observed[i] == unlabelled;
     let truth = segments(observed, masked);
