@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use r2dl::model::{Engine, InvalidResidue, ModelSpec, Theta, run_on_compute_pool, shared_model};
+use r2dl::model::{Engine, InvalidResidue, Theta};
+use r2dl::runtime::{ModelSpec, run_on_compute_pool, shared_model};
 
 fn sequences() -> Vec<String> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/data/embed_2000.fasta");

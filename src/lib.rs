@@ -20,8 +20,12 @@ pub mod fasta;
 pub mod model;
 pub mod options;
 pub mod predictor;
+pub mod runtime;
+mod session;
 pub mod train;
 pub mod udf;
+
+pub use session::R2dl;
 
 use std::sync::Arc;
 
@@ -29,43 +33,13 @@ use datafusion::catalog::DynamicFileCatalog;
 use datafusion::catalog::UrlTableFactory;
 use datafusion::common::Result;
 use datafusion::datasource::dynamic_file::DynamicListTableFactory;
-use datafusion::datasource::listing_table_factory::ListingTableFactory;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use datasource::{FASTA_EXTENSIONS, FastaFormatFactory, FastaScanFunction, FastaUrlTableFactory};
-
-/// Adds everything r2dl provides to a DataFusion session: the FASTA file format (`STORED AS
-/// FASTA`, `COPY … STORED AS FASTA`, extensions `.fasta .fa .faa .fas .fna`), the table
-/// function `fasta_scan('path')`, and the model functions (`embed`, and `predict_<name>` for the
-/// predictors of `$R2DL_UDFS` and the shipped `udfs/`) run by the default model, which loads on
-/// first use ([`udf::register_model_functions`] chooses another); and the `r2dl.*` session
-/// options ([`options::R2dlOptions`]).
-///
-/// File names as tables (`FROM 'x.fasta'`) need a catalog that resolves them: use
-/// [`session_context`], or [`enable_file_tables`] on a context of your own.
-pub fn register(ctx: &SessionContext) -> Result<()> {
-    {
-        let state = ctx.state_ref();
-        let mut state = state.write();
-        options::register_options(state.config_mut().options_mut());
-        for extension in FASTA_EXTENSIONS {
-            state.register_file_format(Arc::new(FastaFormatFactory::new(extension)), true)?;
-            // `CREATE EXTERNAL TABLE … STORED AS FASTA` looks up a table factory by that name
-            state
-                .table_factories_mut()
-                .insert(extension.to_ascii_uppercase(), Arc::new(ListingTableFactory::new()));
-        }
-    }
-    ctx.register_udtf("fasta_scan", Arc::new(FastaScanFunction));
-    let catalog = predictor::Catalog::discover(&predictor::catalog_dirs(&[]))
-        .map_err(|e| datafusion::common::DataFusionError::External(Box::new(e)))?;
-    udf::register_model_functions(ctx, model::ModelSpec::default(), &catalog);
-    Ok(())
-}
+use datasource::FastaUrlTableFactory;
 
 /// Lets queries name files as tables (`FROM 'x.fasta.gz'`, `FROM 'y.parquet'`), with FASTA names
 /// handled by r2dl and every other name by DataFusion (like `SessionContext::enable_url_table`).
+/// [`R2dl::session_context`] does this; use it on a context built from [`R2dl::configure`].
 pub fn enable_file_tables(ctx: SessionContext) -> SessionContext {
     let catalogs = Arc::clone(ctx.state_ref().read().catalog_list());
     let fallback = Arc::new(DynamicListTableFactory::default());
@@ -82,14 +56,8 @@ pub fn enable_file_tables(ctx: SessionContext) -> SessionContext {
     ctx
 }
 
-/// A session with everything r2dl provides, file names as tables included.
+/// A session with everything r2dl provides, the default model and the predictors found by
+/// [`predictor::catalog_dirs`]: `R2dl::new().session_context(config)`.
 pub fn session_context(config: SessionConfig) -> Result<SessionContext> {
-    let state = SessionStateBuilder::new()
-        .with_config(config)
-        .with_default_features()
-        .with_physical_optimizer_rule(Arc::new(datasource::LimitedScanBatches))
-        .build();
-    let ctx = enable_file_tables(SessionContext::new_with_state(state));
-    register(&ctx)?;
-    Ok(ctx)
+    R2dl::new().session_context(config)
 }

@@ -3,25 +3,23 @@
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float32Type;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use r2dl::model::ModelSpec;
 use r2dl::model::testing::write_tiny_bert;
+use r2dl::runtime::ModelSpec;
 
 fn session(dir: &std::path::Path, partitions: usize) -> SessionContext {
-    let ctx = r2dl::session_context(
-        SessionConfig::new()
-            .with_target_partitions(partitions)
-            .with_batch_size(7),
-    )
-    .expect("session");
-    r2dl::udf::register_model_functions(
-        &ctx,
-        ModelSpec {
-            dir: Some(dir.to_path_buf()),
-            device: None,
-        },
-        &Default::default(),
-    );
-    ctx
+    let spec = ModelSpec {
+        dir: Some(dir.to_path_buf()),
+        device: None,
+    };
+    r2dl::R2dl::new()
+        .with_model(spec)
+        .with_catalog(Default::default())
+        .session_context(
+            SessionConfig::new()
+                .with_target_partitions(partitions)
+                .with_batch_size(7),
+        )
+        .expect("session")
 }
 
 async fn rows(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {

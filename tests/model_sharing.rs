@@ -2,8 +2,8 @@
 //! (A test binary of its own, so that no other test loads models meanwhile.)
 
 use datafusion::prelude::SessionConfig;
-use r2dl::model::model_loads;
 use r2dl::model::testing::tiny_model_spec;
+use r2dl::runtime::model_loads;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_queries_in_two_sessions_share_one_model_load() {
@@ -12,13 +12,15 @@ async fn concurrent_queries_in_two_sessions_share_one_model_load() {
     let before = model_loads();
     let mut queries = Vec::new();
     for partitions in [1, 2] {
-        let ctx = r2dl::session_context(
-            SessionConfig::new()
-                .with_target_partitions(partitions)
-                .with_batch_size(16),
-        )
-        .expect("session");
-        r2dl::udf::register_model_functions(&ctx, spec.clone(), &Default::default());
+        let ctx = r2dl::R2dl::new()
+            .with_model(spec.clone())
+            .with_catalog(Default::default())
+            .session_context(
+                SessionConfig::new()
+                    .with_target_partitions(partitions)
+                    .with_batch_size(16),
+            )
+            .expect("session");
         for _ in 0..2 {
             let ctx = ctx.clone();
             queries.push(tokio::spawn(async move {

@@ -7,9 +7,9 @@ use std::sync::atomic::AtomicBool;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::prelude::SessionConfig;
-use r2dl::model::ModelSpec;
 use r2dl::model::testing::tiny_model_spec;
 use r2dl::predictor::{Catalog, HyperParameters, Kind};
+use r2dl::runtime::ModelSpec;
 use r2dl::train::{Datasets, LabelledRows, TrainSpec, train};
 
 /// `n` rows cycling through `groups` of (residues, label), each sequence 6 residues of its group.
@@ -29,7 +29,7 @@ fn rows(n: usize, groups: &[(&str, &str)]) -> LabelledRows {
 }
 
 fn train_into(udfs: &Path, name: &str, spec: &ModelSpec, data: LabelledRows) -> Kind {
-    let model = r2dl::model::shared_model(spec).expect("model");
+    let model = r2dl::runtime::shared_model(spec).expect("model");
     let train_spec = TrainSpec {
         name: name.into(),
         kind: None,
@@ -68,9 +68,11 @@ async fn multiclass_and_regression_predictors_are_sql_functions() {
     let kind = train_into(udfs.path(), "level", &spec, rows(48, &levels));
     assert_eq!(kind, Kind::Regression);
 
-    let ctx = r2dl::session_context(SessionConfig::new().with_target_partitions(1)).expect("session");
-    let catalog = Catalog::discover(&[udfs.path().to_path_buf()]).expect("catalog");
-    r2dl::udf::register_model_functions(&ctx, spec, &catalog);
+    let ctx = r2dl::R2dl::new()
+        .with_model(spec)
+        .with_catalog(Catalog::discover(&[udfs.path().to_path_buf()]).expect("catalog"))
+        .session_context(SessionConfig::new().with_target_partitions(1))
+        .expect("session");
     let sql = "SELECT predict_charge(s) AS charge, predict_level(s) AS level \
                FROM (VALUES ('KRHKRH'), ('DEDEDE'), (NULL), ('LIVFLI')) AS t(s)";
     let batches: Vec<RecordBatch> = ctx.sql(sql).await.expect("plan").collect().await.expect("query");
@@ -182,9 +184,11 @@ async fn per_residue_predictors_return_one_class_per_residue_in_sql() {
         "{valid:?}"
     );
 
-    let ctx = r2dl::session_context(SessionConfig::new().with_target_partitions(1)).expect("session");
-    let catalog = Catalog::discover(&[udfs.path().to_path_buf()]).expect("catalog");
-    r2dl::udf::register_model_functions(&ctx, spec, &catalog);
+    let ctx = r2dl::R2dl::new()
+        .with_model(spec)
+        .with_catalog(Catalog::discover(&[udfs.path().to_path_buf()]).expect("catalog"))
+        .session_context(SessionConfig::new().with_target_partitions(1))
+        .expect("session");
     let long = "KRDEAGKRDEAGLIVSKKEEDDHH";
     let sql = format!(
         "SELECT s, predict_charge_site(s) AS classes, predict_charge_site_probabilities(s) AS p \
@@ -269,7 +273,7 @@ fn residue_predictor() -> (
     let (_, model, predictor) = MADE.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
         let spec = tiny_model_spec(dir.path(), 3).expect("tiny model");
-        let model = r2dl::model::shared_model(&spec).expect("model");
+        let model = r2dl::runtime::shared_model(&spec).expect("model");
         let udfs = tempfile::tempdir().expect("temp dir");
         train_into(udfs.path(), "site", &spec, residue_rows(16));
         let predictor = r2dl::predictor::Predictor::load(&udfs.path().join("site")).expect("saved");

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use candle_core::Tensor;
-use r2dl::model::{Engine, InvalidResidue, ModelSpec, ReprogrammedModel, Theta, mean_pool, shared_model};
+use r2dl::model::{Engine, InvalidResidue, ReprogrammedModel, Theta, mean_pool};
+use r2dl::runtime::{ModelSpec, shared_model};
 use serde_json::Value;
 
 const TOLERANCE: f32 = 1e-4;

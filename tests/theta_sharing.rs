@@ -2,8 +2,8 @@
 //! binary of its own, so that no other test counts passes or loads meanwhile.)
 
 use datafusion::prelude::SessionConfig;
-use r2dl::model::model_loads;
 use r2dl::model::testing::tiny_model_spec;
+use r2dl::runtime::model_loads;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_sharing_a_theta_share_one_encoder_pass() {
@@ -16,7 +16,7 @@ async fn functions_sharing_a_theta_share_one_encoder_pass() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let spec = tiny_model_spec(dir.path(), 5).expect("tiny model");
-    let model = r2dl::model::shared_model(&spec).expect("model");
+    let model = r2dl::runtime::shared_model(&spec).expect("model");
     let rows = LabelledRows {
         source: "rows".into(),
         ids: None,
@@ -46,9 +46,11 @@ async fn functions_sharing_a_theta_share_one_encoder_pass() {
     };
     train(&model, &data, &train_spec, &mut |_| {}, &AtomicBool::new(false)).expect("trained");
 
-    let ctx = r2dl::session_context(SessionConfig::new().with_target_partitions(1)).expect("session");
-    let catalog = Catalog::discover(&[udfs.path().to_path_buf()]).expect("catalog");
-    r2dl::udf::register_model_functions(&ctx, spec, &catalog);
+    let ctx = r2dl::R2dl::new()
+        .with_model(spec)
+        .with_catalog(Catalog::discover(&[udfs.path().to_path_buf()]).expect("catalog"))
+        .session_context(SessionConfig::new().with_target_partitions(1))
+        .expect("session");
     let (loads, passes) = (model_loads(), r2dl::udf::theta_passes());
     let sql = "SELECT predict_tiny(s) AS a, embed(s, 'tiny') AS v, predict_tiny(s) + 0 AS b \
                FROM (VALUES ('KKK'), ('DDD'), (NULL)) AS t(s)";

@@ -13,9 +13,9 @@ use datafusion::parquet::file::properties::WriterProperties;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use r2dl::predictor::{Catalog, Kind, catalog_dirs};
+use r2dl::predictor::Kind;
 
-use super::sql::{dataframe, session};
+use super::sql::session;
 use super::{AnnotateArgs, CliError};
 
 /// Runs `r2dl annotate`.
@@ -29,7 +29,45 @@ pub async fn run(args: AnnotateArgs) -> Result<(), CliError> {
             hint: "for CSV or JSON, run the same SELECT with `r2dl sql … -o out.csv`",
         });
     }
-    let catalog = Catalog::discover(&catalog_dirs(&args.model.udfs))?;
+    let sql = annotation_sql(&args)?;
+    let input = args.input.to_string_lossy().replace('\'', "''");
+    let ctx = session(&args.session, &args.model)?;
+    let total = count_rows(&ctx, &input).await?;
+    let bar = ProgressBar::new(total);
+    if std::io::stderr().is_terminal() {
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} sequences [{elapsed_precise}, ETA {eta}]")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+    } else {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let plan = ctx.state().create_logical_plan(&sql).await?;
+    let df = ctx.execute_logical_plan(plan).await?;
+    let mut stream = df.execute_stream().await?;
+    let file = File::create(&args.output).map_err(CliError::Output)?;
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let mut writer =
+        ArrowWriter::try_new(file, stream.schema(), Some(properties)).map_err(|e| CliError::DataFusion(e.into()))?;
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows();
+        bar.inc(batch.num_rows() as u64);
+        writer.write(&batch).map_err(|e| CliError::DataFusion(e.into()))?;
+    }
+    writer.close().map_err(|e| CliError::DataFusion(e.into()))?;
+    bar.finish_and_clear();
+    eprintln!("wrote {rows} annotated sequences to {}", args.output.display());
+    Ok(())
+}
+
+/// The query behind `annotate`: `id`, one column per predictor (and a label column per binary
+/// predictor with `-t`), the embedding with `--embed`.
+fn annotation_sql(args: &AnnotateArgs) -> Result<String, CliError> {
+    let catalog = args.model.r2dl().catalog()?;
     let names: Vec<&str> = args
         .predict
         .iter()
@@ -43,7 +81,6 @@ pub async fn run(args: AnnotateArgs) -> Result<(), CliError> {
             hint: "name predictors with --predict toxicity,amp (see `r2dl info`) and/or add --embed",
         });
     }
-    let input = args.input.to_string_lossy().replace('\'', "''");
     let mut columns = vec!["id".to_string()];
     let mut labels = Vec::new();
     for name in &names {
@@ -75,44 +112,13 @@ pub async fn run(args: AnnotateArgs) -> Result<(), CliError> {
     if args.embed {
         columns.push("embed(sequence) AS embedding".into());
     }
+    let input = args.input.to_string_lossy().replace('\'', "''");
     let inner = format!("SELECT {} FROM '{input}'", columns.join(", "));
-    let sql = if labels.is_empty() {
+    Ok(if labels.is_empty() {
         inner
     } else {
         format!("SELECT *, {} FROM ({inner})", labels.join(", "))
-    };
-
-    let ctx = session(&args.session, &args.model)?;
-    let total = count_rows(&ctx, &input).await?;
-    let bar = ProgressBar::new(total);
-    if std::io::stderr().is_terminal() {
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} sequences [{elapsed_precise}, ETA {eta}]")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-    } else {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    let plan = ctx.state().create_logical_plan(&sql).await?;
-    let df = dataframe(&ctx, plan).await?;
-    let mut stream = df.execute_stream().await?;
-    let file = File::create(&args.output).map_err(CliError::Output)?;
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
-    let mut writer =
-        ArrowWriter::try_new(file, stream.schema(), Some(properties)).map_err(|e| CliError::DataFusion(e.into()))?;
-    let mut rows = 0;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        rows += batch.num_rows();
-        bar.inc(batch.num_rows() as u64);
-        writer.write(&batch).map_err(|e| CliError::DataFusion(e.into()))?;
-    }
-    writer.close().map_err(|e| CliError::DataFusion(e.into()))?;
-    bar.finish_and_clear();
-    eprintln!("wrote {rows} annotated sequences to {}", args.output.display());
-    Ok(())
+    })
 }
 
 /// Rows of the input (a fast scan; sizes the progress bar).

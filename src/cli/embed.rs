@@ -1,7 +1,7 @@
 //! `r2dl embed -i in.fasta -o out.parquet`: sugar for
 //! `COPY (SELECT id, embed(sequence) AS embedding FROM 'in.fasta') TO 'out.parquet'`.
 
-use super::sql::{dataframe, session, write_file};
+use super::sql::{session, write_file};
 use super::{CliError, EmbedArgs};
 
 /// Runs `r2dl embed`.
@@ -10,7 +10,7 @@ pub async fn run(args: EmbedArgs) -> Result<(), CliError> {
     let input = args.input.to_string_lossy().replace('\'', "''");
     let sql = format!("SELECT id, embed(sequence) AS embedding FROM '{input}'");
     let plan = ctx.state().create_logical_plan(&sql).await?;
-    let df = dataframe(&ctx, plan).await?;
+    let df = ctx.execute_logical_plan(plan).await?;
     let rows = write_file(&ctx, df, &args.output).await?;
     eprintln!("wrote {rows} embeddings to {}", args.output.display());
     Ok(())

@@ -2,7 +2,7 @@
 //! size and test metrics.
 
 use r2dl::model::BertConfig;
-use r2dl::predictor::{Catalog, Kind, catalog_dirs};
+use r2dl::predictor::{CatalogEntry, Kind};
 
 use super::{CliError, InfoArgs};
 
@@ -11,7 +11,7 @@ pub async fn run(args: InfoArgs) -> Result<(), CliError> {
     let spec = args.model.spec();
     let dir = spec.resolve_dir()?;
     let config = BertConfig::from_file(&dir.join("config.json"))?;
-    let catalog = Catalog::discover(&catalog_dirs(&args.model.udfs))?;
+    let catalog = args.model.r2dl().catalog()?;
     if args.format.as_deref() == Some("json") {
         let predictors: Vec<_> = catalog
             .entries()
@@ -40,60 +40,65 @@ pub async fn run(args: InfoArgs) -> Result<(), CliError> {
         config.hidden_size
     );
     for entry in catalog.entries() {
-        let m = &entry.manifest;
-        let returns = match m.kind {
-            Kind::Binary => format!("Float32  P({})", m.positive_label.as_deref().unwrap_or("?")),
-            Kind::Multiclass if m.labels.len() > 12 => format!(
-                "Utf8     one of {} labels ({} | … | {})",
-                m.labels.len(),
-                m.labels[..3].join(" | "),
-                m.labels[m.labels.len() - 1]
-            ),
-            Kind::Multiclass => format!("Utf8     one of {}", m.labels.join(" | ")),
-            Kind::Regression => "Float64  value".to_string(),
-            Kind::Residue => format!("Utf8     one of {} per residue", m.labels.join(" | ")),
-        };
-        let test = m.metrics.get("test").map(|t| {
-            let keys: &[&str] = if m.kind == Kind::Regression {
-                &["spearman", "r2", "rmse"]
-            } else {
-                &["accuracy", "auroc", "mcc"]
-            };
-            keys.iter()
-                .filter_map(|k| t.get(*k).map(|v| format!("{k} {v:.3}")))
-                .collect::<Vec<_>>()
-                .join(", ")
-        });
-        println!("  predict_{}(sequence)  {returns}", m.name);
-        if m.kind == Kind::Multiclass {
-            println!(
-                "  predict_{}_top(sequence, k)  List<Struct<label: Utf8, probability: Float32>>",
-                m.name
-            );
-        }
-        if m.kind == Kind::Residue {
-            println!(
-                "  predict_{}_probabilities(sequence)  List<Struct<{}>> per residue",
-                m.name,
-                m.labels
-                    .iter()
-                    .map(|l| format!("{l}: Float32"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        let mapping = match m.hyper_parameters.head_hidden {
-            0 => "linear mapping".to_string(),
-            units => format!("{units} hidden units"),
-        };
-        println!(
-            "      trained on {} rows of {} (k = {}, {mapping}); test: {}  [{}]",
-            m.training_data.train_rows,
-            m.training_data.source,
-            m.sparsity.k,
-            test.unwrap_or_else(|| "not measured".into()),
-            entry.dir.display()
-        );
+        print_predictor(entry);
     }
     Ok(())
+}
+
+/// A predictor's functions, what they return, and how it was trained and measured.
+fn print_predictor(entry: &CatalogEntry) {
+    let m = &entry.manifest;
+    let returns = match m.kind {
+        Kind::Binary => format!("Float32  P({})", m.positive_label.as_deref().unwrap_or("?")),
+        Kind::Multiclass if m.labels.len() > 12 => format!(
+            "Utf8     one of {} labels ({} | … | {})",
+            m.labels.len(),
+            m.labels[..3].join(" | "),
+            m.labels[m.labels.len() - 1]
+        ),
+        Kind::Multiclass => format!("Utf8     one of {}", m.labels.join(" | ")),
+        Kind::Regression => "Float64  value".to_string(),
+        Kind::Residue => format!("Utf8     one of {} per residue", m.labels.join(" | ")),
+    };
+    let test = m.metrics.get("test").map(|t| {
+        let keys: &[&str] = if m.kind == Kind::Regression {
+            &["spearman", "r2", "rmse"]
+        } else {
+            &["accuracy", "auroc", "mcc"]
+        };
+        keys.iter()
+            .filter_map(|k| t.get(*k).map(|v| format!("{k} {v:.3}")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    println!("  predict_{}(sequence)  {returns}", m.name);
+    if m.kind == Kind::Multiclass {
+        println!(
+            "  predict_{}_top(sequence, k)  List<Struct<label: Utf8, probability: Float32>>",
+            m.name
+        );
+    }
+    if m.kind == Kind::Residue {
+        println!(
+            "  predict_{}_probabilities(sequence)  List<Struct<{}>> per residue",
+            m.name,
+            m.labels
+                .iter()
+                .map(|l| format!("{l}: Float32"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mapping = match m.hyper_parameters.head_hidden {
+        0 => "linear mapping".to_string(),
+        units => format!("{units} hidden units"),
+    };
+    println!(
+        "      trained on {} rows of {} (k = {}, {mapping}); test: {}  [{}]",
+        m.training_data.train_rows,
+        m.training_data.source,
+        m.sparsity.k,
+        test.unwrap_or_else(|| "not measured".into()),
+        entry.dir.display()
+    );
 }

@@ -201,17 +201,24 @@ pub struct ModelArgs {
     #[arg(long, value_name = "DEVICE", global = true)]
     device: Option<String>,
     /// More predictor folders (each a predictor, or a folder of them) for `predict_<name>`,
-    /// searched before $R2DL_UDFS and the shipped udfs/.
+    /// searched before $R2DL_UDFS, udfs/ beside the executable and ./udfs.
     #[arg(long, value_name = "DIR", global = true)]
     udfs: Vec<PathBuf>,
 }
 
 impl ModelArgs {
-    fn spec(&self) -> r2dl::model::ModelSpec {
-        r2dl::model::ModelSpec {
+    fn spec(&self) -> r2dl::runtime::ModelSpec {
+        r2dl::runtime::ModelSpec {
             dir: self.model.clone(),
             device: self.device.clone(),
         }
+    }
+
+    /// What r2dl adds to a session, with this model and these predictor folders.
+    fn r2dl(&self) -> r2dl::R2dl {
+        r2dl::R2dl::new()
+            .with_model(self.spec())
+            .with_udf_dirs(self.udfs.iter().cloned())
     }
 }
 
@@ -275,8 +282,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Annotate(args) => annotate::run(args).await,
         Command::Info(args) => info::run(args).await,
         Command::FetchModel => {
-            let dir = r2dl::model::default_model_dir();
-            r2dl::model::fetch_default_model(&dir)?;
+            let dir = r2dl::runtime::default_model_dir();
+            r2dl::runtime::fetch_default_model(&dir)?;
             println!("{}", dir.display());
             Ok(())
         }

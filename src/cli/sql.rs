@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::UInt64Type;
-use datafusion::common::tree_node::TreeNode;
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::datasource::file_format::format_as_file_type;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -38,7 +37,7 @@ pub async fn run(args: SqlArgs) -> Result<(), CliError> {
     let last = statements.len() - 1;
     for (i, statement) in statements.into_iter().enumerate() {
         let plan = ctx.state().statement_to_plan(statement).await?;
-        let df = dataframe(&ctx, plan).await?;
+        let df = ctx.execute_logical_plan(plan).await?;
         if i == last
             && let Some(path) = &args.output
         {
@@ -56,28 +55,6 @@ pub async fn run(args: SqlArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The statement's result. Queries that call a model function run as one partition: the model
-/// already uses every core, and one partition keeps rows in file order.
-pub async fn dataframe(ctx: &SessionContext, plan: LogicalPlan) -> Result<DataFrame, CliError> {
-    if matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_)) || !calls_model(&plan) {
-        return Ok(ctx.execute_logical_plan(plan).await?);
-    }
-    let mut state = ctx.state();
-    state.config_mut().options_mut().execution.target_partitions = 1;
-    Ok(DataFrame::new(state, plan))
-}
-
-fn calls_model(plan: &LogicalPlan) -> bool {
-    let is_model_call = |e: &Expr| Ok(matches!(e, Expr::ScalarFunction(f) if r2dl::udf::is_model_function(f.name())));
-    plan.exists(|node| {
-        Ok(node
-            .expressions()
-            .iter()
-            .any(|e| e.exists(is_model_call).unwrap_or(false)))
-    })
-    .unwrap_or(false)
-}
-
 /// A session with r2dl's tables and functions, the model chosen by `model`.
 pub fn session(session: &SessionArgs, model: &ModelArgs) -> Result<SessionContext, CliError> {
     let mut config = SessionConfig::new().with_information_schema(true);
@@ -87,10 +64,7 @@ pub fn session(session: &SessionArgs, model: &ModelArgs) -> Result<SessionContex
     if let Some(batch_size) = session.batch_size {
         config = config.with_batch_size(batch_size.max(1));
     }
-    let ctx = r2dl::session_context(config)?;
-    let catalog = r2dl::predictor::Catalog::discover(&r2dl::predictor::catalog_dirs(&model.udfs))?;
-    r2dl::udf::register_model_functions(&ctx, model.spec(), &catalog);
-    Ok(ctx)
+    Ok(model.r2dl().session_context(config)?)
 }
 
 fn read_sql(args: &SqlArgs) -> Result<String, CliError> {

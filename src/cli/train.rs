@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use r2dl::model::{run_on_compute_pool, shared_model};
 use r2dl::predictor::metrics::Metrics;
-use r2dl::predictor::{Catalog, HyperParameters, Predictor, catalog_dirs, is_function_name};
+use r2dl::predictor::{HyperParameters, Predictor, is_function_name};
+use r2dl::runtime::{run_on_compute_pool, shared_model};
 use r2dl::train::{DataSource, Datasets, Progress, TrainSpec, evaluate, read_labelled, train};
 
 use super::{CliError, EvalArgs, TrainArgs};
@@ -21,7 +21,38 @@ pub async fn run_train(args: TrainArgs) -> Result<(), CliError> {
             hint: "use lower-case letters, digits and _, e.g. --name toxicity",
         });
     }
-    let ctx = r2dl::session_context(Default::default())?;
+    let data = read_datasets(&args).await?;
+    let spec = train_spec(&args);
+    let model = shared_model(&args.model.spec())?;
+
+    // The first Ctrl-C stops training at the next step (the checkpoint of the last finished epoch
+    // resumes with --resume); a second one ends the process at once.
+    on_ctrl_c();
+    let bar = progress_bar();
+    let mut report = |progress: Progress| show_progress(&bar, progress);
+    let predictor = run_on_compute_pool(|| train(&model, &data, &spec, &mut report, &STOP));
+    bar.finish_and_clear();
+    let predictor = predictor?;
+    let m = &predictor.manifest;
+    eprintln!(
+        "trained predict_{} ({}, {} training rows, best epoch {} of {}, {:.1} s/epoch) → {}",
+        m.name,
+        m.kind,
+        m.training_data.train_rows,
+        m.training.best_epoch,
+        m.training.epochs_run,
+        m.training.seconds / m.training.epochs_run.max(1) as f64,
+        spec.out.display()
+    );
+    for (split, metrics) in &m.metrics {
+        eprintln!("  {split}: {}", metrics_line(metrics));
+    }
+    Ok(())
+}
+
+/// The training rows (`--train` or `--query`) and the optional validation and test files.
+async fn read_datasets(args: &TrainArgs) -> Result<Datasets, CliError> {
+    let ctx = args.model.r2dl().session_context(Default::default())?;
     let train_source = match (&args.train, &args.query) {
         (Some(path), None) => DataSource::File(path.clone()),
         (None, Some(sql)) => DataSource::Query(sql.clone()),
@@ -32,18 +63,19 @@ pub async fn run_train(args: TrainArgs) -> Result<(), CliError> {
             });
         }
     };
-    let file = |path: &Option<PathBuf>| path.clone().map(DataSource::File);
-    let data = Datasets {
-        train: read_labelled(&ctx, &train_source).await?,
-        valid: match file(&args.valid) {
-            Some(source) => Some(read_labelled(&ctx, &source).await?),
-            None => None,
-        },
-        test: match file(&args.test) {
-            Some(source) => Some(read_labelled(&ctx, &source).await?),
-            None => None,
-        },
+    let read_file = async |path: &Option<PathBuf>| match path {
+        Some(path) => read_labelled(&ctx, &DataSource::File(path.clone())).await.map(Some),
+        None => Ok(None),
     };
+    Ok(Datasets {
+        train: read_labelled(&ctx, &train_source).await?,
+        valid: read_file(&args.valid).await?,
+        test: read_file(&args.test).await?,
+    })
+}
+
+/// What to train: the arguments over the default settings; the folder defaults to `udfs/NAME`.
+fn train_spec(args: &TrainArgs) -> TrainSpec {
     let defaults = HyperParameters::default();
     let hyper = HyperParameters {
         epochs: args.epochs.unwrap_or(defaults.epochs),
@@ -58,26 +90,23 @@ pub async fn run_train(args: TrainArgs) -> Result<(), CliError> {
         head_hidden: args.head_hidden.unwrap_or(defaults.head_hidden),
         ..defaults
     };
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("udfs").join(&args.name));
-    let spec = TrainSpec {
+    TrainSpec {
         name: args.name.clone(),
         kind: args.kind,
         positive: args.positive.clone(),
         limit: args.limit,
         hyper,
-        out: out.clone(),
+        out: args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(r2dl::predictor::UDFS_DIR).join(&args.name)),
         resume: args.resume,
-    };
-    let model = shared_model(&args.model.spec())?;
+    }
+}
 
-    // The first Ctrl-C stops training at the next step (the checkpoint of the last finished epoch
-    // resumes with --resume); a second one ends the process at once.
-    on_ctrl_c();
-    let bar = progress_bar();
-    let mut report = |progress: Progress| match progress {
+/// Moves the bar, and prints each epoch's validation line.
+fn show_progress(bar: &ProgressBar, progress: Progress) {
+    match progress {
         Progress::Start {
             epochs,
             steps_per_epoch,
@@ -107,25 +136,7 @@ pub async fn run_train(args: TrainArgs) -> Result<(), CliError> {
                 bar.println(line)
             }
         }
-    };
-    let predictor = run_on_compute_pool(|| train(&model, &data, &spec, &mut report, &STOP));
-    bar.finish_and_clear();
-    let predictor = predictor?;
-    let m = &predictor.manifest;
-    eprintln!(
-        "trained predict_{} ({}, {} training rows, best epoch {} of {}, {:.1} s/epoch) → {}",
-        m.name,
-        m.kind,
-        m.training_data.train_rows,
-        m.training.best_epoch,
-        m.training.epochs_run,
-        m.training.seconds / m.training.epochs_run.max(1) as f64,
-        out.display()
-    );
-    for (split, metrics) in &m.metrics {
-        eprintln!("  {split}: {}", metrics_line(metrics));
     }
-    Ok(())
 }
 
 /// A bar on standard error when it is a terminal; hidden otherwise.
@@ -158,8 +169,9 @@ fn metrics_line(metrics: &Metrics) -> String {
 
 /// Runs `r2dl eval`.
 pub async fn run_eval(args: EvalArgs) -> Result<(), CliError> {
-    let predictor = load_predictor(&args.predictor)?;
-    let ctx = r2dl::session_context(Default::default())?;
+    let r2dl = args.model.r2dl();
+    let predictor = load_predictor(&r2dl, &args.predictor)?;
+    let ctx = r2dl.session_context(Default::default())?;
     let rows = read_labelled(&ctx, &DataSource::File(args.data.clone())).await?;
     let model = shared_model(&args.model.spec())?;
     let metrics = run_on_compute_pool(|| evaluate(&predictor, &model, &rows))?;
@@ -183,9 +195,9 @@ pub async fn run_eval(args: EvalArgs) -> Result<(), CliError> {
 }
 
 /// A predictor from its folder, or by name from the catalog.
-fn load_predictor(path: &Path) -> Result<Predictor, CliError> {
+fn load_predictor(r2dl: &r2dl::R2dl, path: &Path) -> Result<Predictor, CliError> {
     if !path.exists()
-        && let Some(entry) = Catalog::discover(&catalog_dirs(&[]))?.get(&path.to_string_lossy())
+        && let Some(entry) = r2dl.catalog()?.get(&path.to_string_lossy())
     {
         return Ok(Predictor::load(&entry.dir)?);
     }

@@ -9,7 +9,7 @@ use datafusion::common::{Result, plan_err};
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 
-use super::format::{FASTA_EXTENSIONS, FastaFormat};
+use super::file_format::{FASTA_EXTENSIONS, FastaFormat};
 use crate::fasta::fasta_schema;
 
 /// Whether a file name ends in a FASTA extension, optionally followed by `.gz` or `.bgz`.

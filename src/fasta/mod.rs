@@ -1,6 +1,7 @@
 //! FASTA ⇄ Arrow: a streaming reader (plain, gzip, multi-member gzip, BGZF) with errors that
 //! name the file, line and record, and a writer.
 
+mod columns;
 mod error;
 mod input;
 mod line_reader;

@@ -7,18 +7,12 @@ use std::sync::Arc;
 use candle_core::{Device, Tensor};
 
 use super::batch::{Window, for_each_window_batch};
-use super::config::BertConfig;
-use super::encoder::{BertEncoder, mean_pool};
+use super::checksum::sha256_file;
+use super::encoder::{BertConfig, BertEncoder, PackedEncoder, mean_pool};
 use super::error::{ModelError, Result};
-use super::home::{DEFAULT_MODEL_SHA256, default_model_dir, sha256_file};
-use super::packed::PackedEncoder;
+use super::input_table::{InputTable, PAD_ROW, input_ids};
 use super::theta::Theta;
-use super::vocab::{EnglishTokens, InvalidResidue, NUM_RESIDUES, tokenize_residues};
-
-/// Row of the input table for `[CLS]`; rows below it are the residue tokens of V_T.
-const CLS_ROW: u32 = NUM_RESIDUES as u32;
-const SEP_ROW: u32 = CLS_ROW + 1;
-const PAD_ROW: u32 = CLS_ROW + 2;
+use super::vocab::{EnglishTokens, InvalidResidue, tokenize_residues};
 
 /// How sequences are grouped for the encoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,36 +66,28 @@ pub struct ReprogrammedModel {
     weights_sha256: String,
     encoder: BertEncoder,
     english: EnglishTokens,
-    /// Input embeddings by row: V_T (one row per residue token), then [CLS], [SEP], [PAD].
+    /// The input table ([`InputTable`]) on the encoder's device.
     input_table: Tensor,
     /// The packed CPU encoder and `input_table` as plain rows, when the model runs on the CPU.
-    packed: Option<(Arc<PackedEncoder>, Vec<f32>)>,
+    packed: Option<(Arc<PackedEncoder>, InputTable)>,
     engine: Engine,
     settings: BatchSettings,
 }
 
 impl ReprogrammedModel {
-    /// Loads the model folder `dir` onto `device` with the one-hot Θ. The default model's weights
-    /// must have their published SHA-256.
+    /// Loads the model folder `dir` onto `device` with the one-hot Θ (see
+    /// [`crate::runtime::shared_model`], which also checks the default model's published SHA-256).
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let config = BertConfig::from_file(&dir.join("config.json"))?;
-        let weights = dir.join("model.safetensors");
-        let weights_sha256 = sha256_file(&weights)?;
-        if dir == default_model_dir() && weights_sha256 != DEFAULT_MODEL_SHA256 {
-            return Err(ModelError::Checksum {
-                path: weights,
-                expected: DEFAULT_MODEL_SHA256.into(),
-                actual: weights_sha256,
-            });
-        }
+        let weights_sha256 = sha256_file(&dir.join("model.safetensors"))?;
         let english = EnglishTokens::from_model_dir(dir)?;
         let encoder = BertEncoder::load(dir, &config, device)?;
         let theta = Theta::one_hot(&english);
-        let input_table = input_table(&encoder, &english, &theta)?;
+        let input_table = InputTable::tensor(&encoder, &english, &theta)?;
         let packed = match device {
             Device::Cpu => Some((
                 Arc::new(PackedEncoder::from_encoder(&encoder)?),
-                input_table.flatten_all()?.to_vec1()?,
+                InputTable::from_tensor(&input_table)?,
             )),
             _ => None,
         };
@@ -124,9 +110,9 @@ impl ReprogrammedModel {
 
     /// The same encoder (sharing its weights) with another Θ (a trained predictor's).
     pub fn with_theta(&self, theta: &Theta) -> Result<Self> {
-        let table = input_table(&self.encoder, &self.english, theta)?;
+        let table = InputTable::tensor(&self.encoder, &self.english, theta)?;
         let packed = match &self.packed {
-            Some((encoder, _)) => Some((Arc::clone(encoder), table.flatten_all()?.to_vec1()?)),
+            Some((encoder, _)) => Some((Arc::clone(encoder), InputTable::from_tensor(&table)?)),
             None => None,
         };
         Ok(Self {
@@ -178,12 +164,9 @@ impl ReprogrammedModel {
         &self.encoder
     }
 
-    /// The packed CPU encoder and this model's input table (`[rows, d]`: V_T, then [CLS], [SEP],
-    /// [PAD]), when the model runs on the CPU.
-    pub fn packed(&self) -> Option<(&PackedEncoder, &[f32])> {
-        self.packed
-            .as_ref()
-            .map(|(encoder, table)| (encoder.as_ref(), table.as_slice()))
+    /// The packed CPU encoder and this model's input table, when the model runs on the CPU.
+    pub fn packed(&self) -> Option<(&PackedEncoder, &InputTable)> {
+        self.packed.as_ref().map(|(encoder, table)| (encoder.as_ref(), table))
     }
 
     /// The base model's special and letter tokens.
@@ -262,7 +245,7 @@ impl ReprogrammedModel {
         match (&self.packed, self.engine) {
             (Some((encoder, table)), Engine::Packed) => {
                 let ids: Vec<Vec<u32>> = inputs.iter().map(|tokens| input_ids(tokens).collect()).collect();
-                Ok(encoder.encode_pooled(table, &ids))
+                Ok(encoder.encode_pooled(table.values(), &ids))
             }
             _ => Ok(self.encode(inputs)?.flatten_all()?.to_vec1()?),
         }
@@ -336,27 +319,12 @@ pub(super) fn tokenize_column<'a>(
     Ok(tokens)
 }
 
-/// Input-table rows of one input: `[CLS]`, the residue tokens, `[SEP]`.
-pub(super) fn input_ids(tokens: &[u8]) -> impl Iterator<Item = u32> + '_ {
-    std::iter::once(CLS_ROW)
-        .chain(tokens.iter().map(|&t| u32::from(t)))
-        .chain(std::iter::once(SEP_ROW))
-}
-
 /// The first `max` characters of `text`, with `…` when it is longer.
 fn abbreviate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_string(),
     }
-}
-
-/// The input table for `theta`: `Θ · V_S`, then the [CLS], [SEP], [PAD] rows of V_S.
-fn input_table(encoder: &BertEncoder, english: &EnglishTokens, theta: &Theta) -> Result<Tensor> {
-    let v_s = encoder.word_embeddings();
-    let v_t = theta.project(v_s)?;
-    let specials = Tensor::new(&[english.cls, english.sep, english.pad], v_s.device())?;
-    Ok(Tensor::cat(&[v_t, v_s.index_select(&specials, 0)?], 0)?)
 }
 
 #[cfg(test)]

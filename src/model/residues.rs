@@ -7,7 +7,8 @@
 //! farthest from an edge, where it sees the most context on both sides.
 
 use super::error::{ModelError, Result};
-use super::reprogrammed::{Engine, ReprogrammedModel, input_ids, tokenize_column};
+use super::input_table::input_ids;
+use super::reprogrammed::{Engine, ReprogrammedModel, tokenize_column};
 use super::vocab::InvalidResidue;
 
 /// `width` values for each residue of each row.
@@ -91,7 +92,7 @@ impl ReprogrammedModel {
         match self.packed() {
             Some((encoder, table)) if self.engine() == Engine::Packed => {
                 let ids: Vec<Vec<u32>> = inputs.iter().map(|tokens| input_ids(tokens).collect()).collect();
-                encoder.encode_then(table, &ids, |hidden, lengths| {
+                encoder.encode_then(table.values(), &ids, |hidden, lengths| {
                     let mut start = 0;
                     for &n in lengths {
                         out.extend_from_slice(&hidden[(start + 1) * d..(start + n - 1) * d]);

@@ -6,7 +6,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 
 use super::error::{ModelError, Result};
-use super::runtime::ModelSpec;
+use crate::runtime::ModelSpec;
 
 /// Writes a tiny BERT folder (see [`write_tiny_bert`]) to `dir` and returns the spec that names
 /// it on the default device.

@@ -1,27 +1,33 @@
-//! The catalog: predictor folders found at start-up (manifests only; weights load on first use),
-//! and the process-wide cache of loaded predictors and of the model with each Θ.
+//! The catalog: predictor folders found at start-up (manifests only; weights load on first use).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
 
+use super::MANIFEST_FILE;
 use super::error::{PredictorError, Result};
 use super::manifest::Manifest;
-use super::{MANIFEST_FILE, Predictor};
-
-/// The predictors shipped with r2dl (this source tree's `udfs/`).
-pub const SHIPPED_UDFS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/udfs");
 
 /// Folders searched for predictors, first match of a name wins: `extra` (`--udfs`), then
-/// `$R2DL_UDFS` (`:`-separated), then the shipped `udfs/`.
+/// `$R2DL_UDFS` (`:`-separated), then `udfs/` beside the executable (an installed r2dl), then
+/// `udfs/` in the working directory (a clone of the repository). Folders that do not exist are
+/// skipped by [`Catalog::discover`].
 pub fn catalog_dirs(extra: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs = extra.to_vec();
     if let Some(env) = std::env::var_os("R2DL_UDFS") {
         dirs.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
     }
-    dirs.push(PathBuf::from(SHIPPED_UDFS));
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+    {
+        dirs.push(exe_dir.join(UDFS_DIR));
+    }
+    dirs.push(PathBuf::from(UDFS_DIR));
     dirs
 }
+
+/// The folder name predictors are looked up under, beside the executable and in the working
+/// directory.
+pub const UDFS_DIR: &str = "udfs";
 
 /// One predictor of the catalog.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,19 +98,4 @@ impl Catalog {
     pub fn get(&self, name: &str) -> Option<&CatalogEntry> {
         self.entries.iter().find(|e| e.manifest.name == name)
     }
-}
-
-/// The predictor in `dir`, loaded once per process.
-pub fn shared_predictor(dir: &Path) -> Result<Arc<Predictor>> {
-    static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<Predictor>>>> = OnceLock::new();
-    let mut loaded = LOADED
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(predictor) = loaded.get(dir) {
-        return Ok(Arc::clone(predictor));
-    }
-    let predictor = Arc::new(Predictor::load(dir)?);
-    loaded.insert(dir.to_path_buf(), Arc::clone(&predictor));
-    Ok(predictor)
 }

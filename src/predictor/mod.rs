@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
-pub use catalog::{Catalog, CatalogEntry, catalog_dirs};
+pub use catalog::{Catalog, CatalogEntry, UDFS_DIR, catalog_dirs};
 pub use error::{BaseModelMismatch, PredictorError, Result};
 pub use head::{Dense, Head, HeadGradients, softmax};
 pub use manifest::{
@@ -55,97 +55,9 @@ impl Predictor {
     /// Reads the predictor folder `dir` and checks its files against each other.
     pub fn load(dir: &Path) -> Result<Self> {
         let manifest = Manifest::read(&dir.join(MANIFEST_FILE))?;
-        let path = dir.join(WEIGHTS_FILE);
-        let bad = |message: String| PredictorError::Weights {
-            path: path.clone(),
-            message,
-        };
-        let tensors = candle_core::safetensors::load(&path, &Device::Cpu).map_err(|e| match e {
-            candle_core::Error::Io(source) => PredictorError::Io {
-                path: path.clone(),
-                source,
-            },
-            other => bad(other.to_string()),
-        })?;
-        let get = |name: &str, dtype: DType, rank: usize| -> Result<&Tensor> {
-            let tensor = tensors.get(name).ok_or_else(|| bad(format!("no tensor '{name}'")))?;
-            if tensor.dtype() != dtype || tensor.rank() != rank {
-                return Err(bad(format!(
-                    "'{name}' is {:?} of shape {:?}, expected {dtype:?} of rank {rank}",
-                    tensor.dtype(),
-                    tensor.dims()
-                )));
-            }
-            Ok(tensor)
-        };
-        let u32s =
-            |name: &str| -> Result<Vec<u32>> { get(name, DType::U32, 1)?.to_vec1().map_err(|e| bad(e.to_string())) };
-        let f32s =
-            |name: &str| -> Result<Vec<f32>> { get(name, DType::F32, 1)?.to_vec1().map_err(|e| bad(e.to_string())) };
-        let (offsets, indices, values) = (u32s("theta.offsets")?, u32s("theta.indices")?, f32s("theta.values")?);
-
-        if offsets.len() != NUM_RESIDUES + 1 || indices.len() != values.len() {
-            return Err(bad(format!(
-                "Θ has {} offsets, {} indices and {} values; expected {} offsets and as many indices as values",
-                offsets.len(),
-                indices.len(),
-                values.len(),
-                NUM_RESIDUES + 1
-            )));
-        }
-        let mut rows = Vec::with_capacity(NUM_RESIDUES);
-        for pair in offsets.windows(2) {
-            let (start, end) = (pair[0] as usize, pair[1] as usize);
-            if start > end || end > indices.len() {
-                return Err(bad(format!(
-                    "Θ offsets are not increasing within 0..={}",
-                    indices.len()
-                )));
-            }
-            rows.push(SparseRow {
-                indices: indices[start..end].to_vec(),
-                values: values[start..end].to_vec(),
-            });
-        }
-        let theta = Theta::from_rows(rows, manifest.base_model.vocab_size).map_err(|e| bad(e.to_string()))?;
-        // a layer `[outputs, inputs]` from its two tensors, checked against the manifest
-        let dense = |prefix: &str, outputs: usize, inputs: usize| -> Result<Dense> {
-            let weight = get(&format!("{prefix}.weight"), DType::F32, 2)?;
-            let bias = f32s(&format!("{prefix}.bias"))?;
-            if weight.dims() != [outputs, inputs] || bias.len() != outputs {
-                return Err(bad(format!(
-                    "{prefix}.weight is {:?} with {} biases; the manifest needs [{outputs}, {inputs}] and {outputs}",
-                    weight.dims(),
-                    bias.len(),
-                )));
-            }
-            let weight = weight
-                .flatten_all()
-                .and_then(|w| w.to_vec1())
-                .map_err(|e| bad(e.to_string()))?;
-            Ok(Dense { weight, bias, inputs })
-        };
-        let (dim, units, outputs) = (
-            manifest.base_model.hidden_size,
-            manifest.hyper_parameters.head_hidden,
-            manifest.outputs(),
-        );
-        let head = if units == 0 {
-            if tensors.contains_key("head.hidden.weight") {
-                return Err(bad(
-                    "has a hidden layer (head.hidden.weight) but the manifest's head_hidden is 0".into(),
-                ));
-            }
-            Head {
-                hidden: None,
-                output: dense("head", outputs, dim)?,
-            }
-        } else {
-            Head {
-                hidden: Some(dense("head.hidden", units, dim)?),
-                output: dense("head", outputs, units)?,
-            }
-        };
+        let weights = WeightsFile::read(dir.join(WEIGHTS_FILE))?;
+        let theta = weights.theta(manifest.base_model.vocab_size)?;
+        let head = weights.head(&manifest)?;
         Ok(Self { manifest, theta, head })
     }
 
@@ -313,6 +225,135 @@ pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// The tensors of a predictor's weights file, read with checks whose errors name the file.
+struct WeightsFile {
+    path: PathBuf,
+    tensors: HashMap<String, Tensor>,
+}
+
+impl WeightsFile {
+    fn read(path: PathBuf) -> Result<Self> {
+        let tensors = candle_core::safetensors::load(&path, &Device::Cpu).map_err(|e| match e {
+            candle_core::Error::Io(source) => PredictorError::Io {
+                path: path.clone(),
+                source,
+            },
+            other => PredictorError::Weights {
+                path: path.clone(),
+                message: other.to_string(),
+            },
+        })?;
+        Ok(Self { path, tensors })
+    }
+
+    fn bad(&self, message: String) -> PredictorError {
+        PredictorError::Weights {
+            path: self.path.clone(),
+            message,
+        }
+    }
+
+    /// Tensor `name`, which must have `dtype` and `rank`.
+    fn get(&self, name: &str, dtype: DType, rank: usize) -> Result<&Tensor> {
+        let tensor = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| self.bad(format!("no tensor '{name}'")))?;
+        if tensor.dtype() != dtype || tensor.rank() != rank {
+            return Err(self.bad(format!(
+                "'{name}' is {:?} of shape {:?}, expected {dtype:?} of rank {rank}",
+                tensor.dtype(),
+                tensor.dims()
+            )));
+        }
+        Ok(tensor)
+    }
+
+    fn u32s(&self, name: &str) -> Result<Vec<u32>> {
+        self.get(name, DType::U32, 1)?
+            .to_vec1()
+            .map_err(|e| self.bad(e.to_string()))
+    }
+
+    fn f32s(&self, name: &str) -> Result<Vec<f32>> {
+        self.get(name, DType::F32, 1)?
+            .to_vec1()
+            .map_err(|e| self.bad(e.to_string()))
+    }
+
+    /// Θ from its compressed rows (`theta.offsets`, `theta.indices`, `theta.values`).
+    fn theta(&self, vocab_size: usize) -> Result<Theta> {
+        let (offsets, indices, values) = (
+            self.u32s("theta.offsets")?,
+            self.u32s("theta.indices")?,
+            self.f32s("theta.values")?,
+        );
+        if offsets.len() != NUM_RESIDUES + 1 || indices.len() != values.len() {
+            return Err(self.bad(format!(
+                "Θ has {} offsets, {} indices and {} values; expected {} offsets and as many indices as values",
+                offsets.len(),
+                indices.len(),
+                values.len(),
+                NUM_RESIDUES + 1
+            )));
+        }
+        let mut rows = Vec::with_capacity(NUM_RESIDUES);
+        for pair in offsets.windows(2) {
+            let (start, end) = (pair[0] as usize, pair[1] as usize);
+            if start > end || end > indices.len() {
+                return Err(self.bad(format!("Θ offsets are not increasing within 0..={}", indices.len())));
+            }
+            rows.push(SparseRow {
+                indices: indices[start..end].to_vec(),
+                values: values[start..end].to_vec(),
+            });
+        }
+        Theta::from_rows(rows, vocab_size).map_err(|e| self.bad(e.to_string()))
+    }
+
+    /// A layer `[outputs, inputs]` from its two tensors, checked against the manifest.
+    fn dense(&self, prefix: &str, outputs: usize, inputs: usize) -> Result<Dense> {
+        let weight = self.get(&format!("{prefix}.weight"), DType::F32, 2)?;
+        let bias = self.f32s(&format!("{prefix}.bias"))?;
+        if weight.dims() != [outputs, inputs] || bias.len() != outputs {
+            return Err(self.bad(format!(
+                "{prefix}.weight is {:?} with {} biases; the manifest needs [{outputs}, {inputs}] and {outputs}",
+                weight.dims(),
+                bias.len(),
+            )));
+        }
+        let weight = weight
+            .flatten_all()
+            .and_then(|w| w.to_vec1())
+            .map_err(|e| self.bad(e.to_string()))?;
+        Ok(Dense { weight, bias, inputs })
+    }
+
+    /// The output mapping the manifest describes: linear, or with a hidden layer.
+    fn head(&self, manifest: &Manifest) -> Result<Head> {
+        let (dim, units, outputs) = (
+            manifest.base_model.hidden_size,
+            manifest.hyper_parameters.head_hidden,
+            manifest.outputs(),
+        );
+        if units == 0 {
+            if self.tensors.contains_key("head.hidden.weight") {
+                return Err(
+                    self.bad("has a hidden layer (head.hidden.weight) but the manifest's head_hidden is 0".into())
+                );
+            }
+            return Ok(Head {
+                hidden: None,
+                output: self.dense("head", outputs, dim)?,
+            });
+        }
+        Ok(Head {
+            hidden: Some(self.dense("head.hidden", units, dim)?),
+            output: self.dense("head", outputs, units)?,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -2,16 +2,22 @@
 //! and the output mapping learn; the English encoder stays frozen.
 
 mod adam;
+mod checkpoint;
 mod data;
+mod dictionary;
 mod error;
 mod evaluate;
+mod objective;
 mod residue;
 mod rng;
+mod task;
 mod trainer;
 
 pub use adam::Adam;
 pub use data::{DataSource, LabelledRows, infer_kind, infer_kind_of, positive_label, read_labelled, stratified_split};
+pub use dictionary::Dictionary;
 pub use error::{Result, TrainError};
 pub use evaluate::evaluate;
-pub use rng::Rng;
-pub use trainer::{Datasets, Progress, TrainSpec, ValidationScore, train};
+pub use objective::ValidationScore;
+pub use rng::{Rng, Stream};
+pub use trainer::{Datasets, Progress, TrainSpec, train};

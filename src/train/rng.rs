@@ -5,12 +5,43 @@
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 
+/// The random streams of one training run. Each draws from a generator of its own for the run's
+/// seed, so that a change to how one is used never shifts the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Which rows a `--limit` subsample keeps.
+    Subsample,
+    /// Which rows are held out for validation.
+    ValidationSplit,
+    /// The output mapping's initial weights.
+    HeadInit,
+    /// The order and crops of one epoch (1-based).
+    Epoch(usize),
+}
+
+impl Stream {
+    /// The stream number [`Rng::new`] takes (fixed: checkpoints and manifests depend on it).
+    fn id(self) -> u64 {
+        match self {
+            Self::Subsample => 0,
+            Self::ValidationSplit => 1,
+            Self::HeadInit => 2,
+            Self::Epoch(epoch) => 1000 + epoch as u64,
+        }
+    }
+}
+
 impl Rng {
     /// A generator for `seed` and a `stream` (epoch, purpose…), independent of each other.
     pub fn new(seed: u64, stream: u64) -> Self {
         let mut rng = Self(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
         rng.next_u64();
         rng
+    }
+
+    /// The generator of `stream` for a run seeded with `seed`.
+    pub fn stream(seed: u64, stream: Stream) -> Self {
+        Self::new(seed, stream.id())
     }
 
     /// The next 64 random bits.

@@ -14,8 +14,9 @@ use datafusion::logical_expr::{
 
 use super::predict::loaded_predictor;
 use super::{SEQUENCE_TYPES, invalid_residue_policy, model_error, sequences};
-use crate::model::{BertConfig, Embeddings, ModelSpec, run_on_compute_pool, shared_model};
+use crate::model::{BertConfig, Embeddings};
 use crate::predictor::Catalog;
+use crate::runtime::{ModelSpec, run_on_compute_pool, shared_model};
 
 /// `embed(sequence [, predictor])` → `FixedSizeList<Float32, d>`; NULL in, NULL out.
 #[derive(Debug, PartialEq, Eq, Hash)]

@@ -20,9 +20,10 @@ use datafusion::logical_expr::{
 
 use super::theta_pass::{ThetaModel, theta_model};
 use super::{SEQUENCE_TYPES, invalid_residue_policy, sequences};
-use crate::model::{ModelSpec, ResidueOutputs, run_on_compute_pool, shared_model};
-use crate::predictor::catalog::shared_predictor;
+use crate::model::ResidueOutputs;
 use crate::predictor::{CatalogEntry, Kind, Predictions, Predictor};
+use crate::runtime::shared_predictor;
+use crate::runtime::{ModelSpec, run_on_compute_pool, shared_model};
 
 /// What a predictor's SQL function returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use datafusion::arrow::array::{Array, ArrayRef};
 
-use crate::model::{Embeddings, InvalidResidue, ModelSpec, ReprogrammedModel, Result, Theta, shared_model};
+use crate::model::{Embeddings, InvalidResidue, ReprogrammedModel, Result, Theta};
+use crate::runtime::{ModelSpec, shared_model};
 
 /// The base model with one Θ, and the embeddings of the last batch it saw.
 #[derive(Debug)]
@@ -33,7 +34,7 @@ impl ThetaModel {
         }
         let values = super::sequences(sequences)?;
         PASSES.fetch_add(1, Ordering::Relaxed);
-        let embeddings = crate::model::run_on_compute_pool(|| self.model.embed(values.iter().copied(), policy))
+        let embeddings = crate::runtime::run_on_compute_pool(|| self.model.embed(values.iter().copied(), policy))
             .map_err(super::model_error)?;
         let embeddings = Arc::new(embeddings);
         *last = Some((Arc::clone(sequences), policy, Arc::clone(&embeddings)));

@@ -3,8 +3,7 @@
 //! finds for each row the `k` English word embeddings (rows of the dictionary `V_S`) and weights
 //! that best reconstruct it; those weights are the row of Θ, and `Θ · V_S` is the new `V_T`.
 
-use super::packed::{View, matmul};
-use super::theta::{SparseRow, Theta};
+use crate::model::{SparseRow, Theta, View, matmul};
 
 /// The dictionary `V_S` (`[vocab, d]`, row-major) and its atom norms.
 #[derive(Debug, Clone)]

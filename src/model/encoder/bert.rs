@@ -11,7 +11,7 @@ use std::path::Path;
 use candle_core::{D, DType, Device, Tensor};
 
 use super::config::BertConfig;
-use super::error::{ModelError, Result};
+use crate::model::error::{ModelError, Result};
 
 /// A LayerNorm with its parameters.
 #[derive(Debug, Clone)]

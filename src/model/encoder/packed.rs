@@ -6,9 +6,9 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::encoder::{BertEncoder, Dense, Norm};
-use super::error::Result;
+use super::bert::{BertEncoder, Dense, Norm};
 use super::kernels::{add_bias, add_layer_norm, bias_gelu, exp_rows};
+use crate::model::error::Result;
 
 /// A row-major matrix view with explicit strides into a slice.
 #[derive(Clone, Copy)]
@@ -210,6 +210,87 @@ pub(super) fn grow(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut buffer[..len]
 }
 
+/// Rows per parallel task in the element-wise passes.
+pub(super) const ROWS_PER_TASK: usize = 64;
+
+/// What one layer's backward pass needs from its forward pass.
+#[derive(Default)]
+pub(super) struct LayerRecord {
+    /// Q, K, V with their biases, `[tokens, 3d]`.
+    pub(super) qkv: Vec<f32>,
+    /// The attention LayerNorm's input (attention output + bias + residual), `[tokens, d]`.
+    pub(super) attention_sum: Vec<f32>,
+    /// The feed-forward pre-activation, bias included, `[tokens, inner]`.
+    pub(super) intermediate: Vec<f32>,
+    /// The output LayerNorm's input, `[tokens, d]`.
+    pub(super) output_sum: Vec<f32>,
+}
+
+/// What a recorded forward pass keeps: the embedding LayerNorm's input and each layer's record.
+#[derive(Default)]
+pub(super) struct Recording {
+    /// The input embeddings before their LayerNorm, `[tokens, d]`.
+    pub(super) embedding_sum: Vec<f32>,
+    /// One record per layer, in order.
+    pub(super) layers: Vec<LayerRecord>,
+}
+
+impl Recording {
+    /// A new, empty record for the next layer.
+    fn next_layer(&mut self) -> &mut LayerRecord {
+        self.layers.push(LayerRecord::default());
+        let last = self.layers.len() - 1;
+        &mut self.layers[last]
+    }
+}
+
+/// `rows = LayerNorm(rows + bias + residual)`; with `keep`, the sum before the norm is copied
+/// there (for the backward pass) and the norm applied on its own.
+fn add_norm(norm: &PackedNorm, rows: &mut [f32], bias: &[f32], residual: &[f32], keep: Option<&mut Vec<f32>>) {
+    match keep {
+        None => norm.apply(rows, bias, residual),
+        Some(sum) => {
+            add_bias_residual(rows, bias, residual);
+            sum.clear();
+            sum.extend_from_slice(rows);
+            norm.apply(rows, &[], &[]);
+        }
+    }
+}
+
+/// `rows = GELU(rows + bias)` row by row; with `keep`, the pre-activations (bias included) are
+/// copied there.
+fn bias_gelu_rows(rows: &mut [f32], bias: &[f32], keep: Option<&mut Vec<f32>>) {
+    let chunk = bias.len() * ROWS_PER_TASK;
+    match keep {
+        None => rows.par_chunks_mut(chunk).for_each(|r| bias_gelu(r, bias)),
+        Some(pre) => {
+            add_bias_rows(rows, bias);
+            pre.clear();
+            pre.extend_from_slice(rows);
+            let zeros = vec![0f32; bias.len()];
+            rows.par_chunks_mut(chunk).for_each(|r| bias_gelu(r, &zeros));
+        }
+    }
+}
+
+/// `rows += bias` for each `bias.len()`-wide row, in parallel.
+fn add_bias_rows(rows: &mut [f32], bias: &[f32]) {
+    rows.par_chunks_mut(bias.len() * ROWS_PER_TASK)
+        .for_each(|chunk| add_bias(chunk, bias));
+}
+
+/// `rows += bias + residual` (same shape as `rows`), in parallel.
+fn add_bias_residual(rows: &mut [f32], bias: &[f32], residual: &[f32]) {
+    let chunk = bias.len() * ROWS_PER_TASK;
+    rows.par_chunks_mut(chunk)
+        .zip(residual.par_chunks(chunk))
+        .for_each(|(rows, residual)| {
+            rows.iter_mut().zip(residual).for_each(|(x, r)| *x += r);
+            add_bias(rows, bias);
+        });
+}
+
 impl PackedEncoder {
     /// Copies the weights of `encoder` (which must live on the CPU).
     pub fn from_encoder(encoder: &BertEncoder) -> Result<Self> {
@@ -248,14 +329,30 @@ impl PackedEncoder {
     /// positions) and gives `read` the last hidden states of every token, `[tokens, d]` with the
     /// inputs end to end, and the inputs' lengths.
     pub fn encode_then<R>(&self, table: &[f32], inputs: &[Vec<u32>], read: impl FnOnce(&[f32], &[usize]) -> R) -> R {
+        self.forward(table, inputs, None, read)
+    }
+
+    /// The forward pass of inference and of the recorded pass alike: with `recording`, the
+    /// embedding sum and each layer's [`LayerRecord`] are kept for the backward pass.
+    pub(super) fn forward<R>(
+        &self,
+        table: &[f32],
+        inputs: &[Vec<u32>],
+        mut recording: Option<&mut Recording>,
+        read: impl FnOnce(&[f32], &[usize]) -> R,
+    ) -> R {
         let threads = rayon::current_num_threads();
         let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
         let mut buffers = self.take_buffers();
         let mut x = std::mem::take(&mut buffers.hidden);
         self.input_embeddings(table, inputs, &mut x);
+        if let Some(recording) = recording.as_deref_mut() {
+            recording.embedding_sum = x.clone();
+        }
         self.embedding_norm.apply(&mut x, &[], &[]);
         for layer in &self.layers {
-            self.layer(layer, &mut x, &lengths, &mut buffers, threads);
+            let keep = recording.as_deref_mut().map(Recording::next_layer);
+            self.layer(layer, &mut x, &lengths, &mut buffers, threads, keep);
         }
         let result = read(&x, &lengths);
         buffers.hidden = x;
@@ -301,30 +398,43 @@ impl PackedEncoder {
         }
     }
 
-    /// One transformer layer on the packed hidden states `x` (`[tokens, d]`), in place.
-    fn layer(&self, layer: &PackedLayer, x: &mut Vec<f32>, lengths: &[usize], b: &mut Buffers, threads: usize) {
+    /// One transformer layer on the packed hidden states `x` (`[tokens, d]`), in place; with
+    /// `keep`, what the backward pass needs is copied out on the way.
+    fn layer(
+        &self,
+        layer: &PackedLayer,
+        x: &mut Vec<f32>,
+        lengths: &[usize],
+        b: &mut Buffers,
+        threads: usize,
+        mut keep: Option<&mut LayerRecord>,
+    ) {
         let d = self.hidden;
         let tokens = x.len() / d;
         let qkv = layer.qkv.forward_unbiased(x, tokens, &mut b.qkv, threads);
         let context = grow(&mut b.context, tokens * d);
         self.attention(qkv, &layer.qkv.bias, context, lengths);
+        if let Some(keep) = keep.as_deref_mut() {
+            keep.qkv = qkv.to_vec();
+        }
         let attended = layer
             .attention_out
             .forward_unbiased(context, tokens, &mut b.attended, threads);
-        layer.attention_norm.apply(attended, &layer.attention_out.bias, x);
-        let inner = layer.intermediate.bias.len();
+        let sum = keep.as_deref_mut().map(|k| &mut k.attention_sum);
+        add_norm(&layer.attention_norm, attended, &layer.attention_out.bias, x, sum);
         let intermediate = layer
             .intermediate
             .forward_unbiased(attended, tokens, &mut b.intermediate, threads);
-        intermediate
-            .par_chunks_mut(inner * 32)
-            .for_each(|rows| bias_gelu(rows, &layer.intermediate.bias));
+        let pre_activation = keep.as_deref_mut().map(|k| &mut k.intermediate);
+        bias_gelu_rows(intermediate, &layer.intermediate.bias, pre_activation);
         let out = layer.output.forward_unbiased(intermediate, tokens, x, threads);
-        layer.output_norm.apply(out, &layer.output.bias, attended);
+        let sum = keep.map(|k| &mut k.output_sum);
+        add_norm(&layer.output_norm, out, &layer.output.bias, attended, sum);
     }
 
     /// Scaled dot-product attention of each sequence with itself, all heads, after adding the
-    /// Q, K, V biases (none if `qkv_bias` is empty); sequences run in parallel, each on its own rows of `qkv` and `context`.
+    /// Q, K, V biases to `qkv` in place (none if `qkv_bias` is empty); sequences run in parallel,
+    /// each on its own rows of `qkv` and `context`.
     pub(super) fn attention(&self, qkv: &mut [f32], qkv_bias: &[f32], context: &mut [f32], lengths: &[usize]) {
         let d = self.hidden;
         let head_dim = d / self.heads;

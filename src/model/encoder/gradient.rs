@@ -7,23 +7,10 @@
 
 use rayon::prelude::*;
 
-use super::kernels::{add_bias, bias_gelu, erf, exp, exp_rows};
-use super::packed::{PackedDense, PackedEncoder, PackedNorm, View, matmul, mean_pool_packed};
-
-/// Rows per parallel task in the element-wise passes.
-const ROWS_PER_TASK: usize = 64;
-
-/// What one layer's backward pass needs from its forward pass.
-struct LayerRecord {
-    /// Q, K, V with their biases, `[tokens, 3d]`.
-    qkv: Vec<f32>,
-    /// The attention LayerNorm's input (attention output + bias + residual), `[tokens, d]`.
-    attention_sum: Vec<f32>,
-    /// The feed-forward pre-activation, bias included, `[tokens, inner]`.
-    intermediate: Vec<f32>,
-    /// The output LayerNorm's input, `[tokens, d]`.
-    output_sum: Vec<f32>,
-}
+use super::kernels::{erf, exp, exp_rows};
+use super::packed::{
+    LayerRecord, PackedDense, PackedEncoder, PackedNorm, ROWS_PER_TASK, Recording, View, matmul, mean_pool_packed,
+};
 
 /// A recorded forward pass of the packed encoder: the pooled vectors, and what
 /// [`Tape::backward`] needs to turn `∂loss/∂pooled` into `∂loss/∂table`.
@@ -42,67 +29,18 @@ impl PackedEncoder {
     /// Runs the encoder on `inputs` (rows of `table`, `[rows, d]`) like
     /// [`PackedEncoder::encode_pooled`], keeping what the gradient needs.
     pub fn record(&self, table: &[f32], inputs: &[Vec<u32>]) -> Tape<'_> {
-        let d = self.hidden;
-        let threads = rayon::current_num_threads();
-        let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
-        let mut x = Vec::new();
-        self.input_embeddings(table, inputs, &mut x);
-        let embedding_sum = x.clone();
-        self.embedding_norm.apply(&mut x, &[], &[]);
-        let tokens = x.len() / d;
-        let mut context = vec![0f32; tokens * d];
-        let mut activated = Vec::new();
-        let mut layers = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
-            let mut qkv = Vec::new();
-            layer.qkv.forward_unbiased(&x, tokens, &mut qkv, threads);
-            add_bias_rows(&mut qkv, &layer.qkv.bias);
-            self.attention(&mut qkv, &[], &mut context, &lengths);
-
-            let mut attention_sum = Vec::new();
-            layer
-                .attention_out
-                .forward_unbiased(&context, tokens, &mut attention_sum, threads);
-            add_bias_residual(&mut attention_sum, &layer.attention_out.bias, &x);
-            let mut attended = attention_sum.clone();
-            layer.attention_norm.apply(&mut attended, &[], &[]);
-
-            let mut intermediate = Vec::new();
-            layer
-                .intermediate
-                .forward_unbiased(&attended, tokens, &mut intermediate, threads);
-            add_bias_rows(&mut intermediate, &layer.intermediate.bias);
-            activated.clear();
-            activated.extend_from_slice(&intermediate);
-            let zeros = vec![0f32; layer.intermediate.bias.len()];
-            activated
-                .par_chunks_mut(zeros.len() * ROWS_PER_TASK)
-                .for_each(|rows| bias_gelu(rows, &zeros));
-
-            let mut output_sum = Vec::new();
-            layer
-                .output
-                .forward_unbiased(&activated, tokens, &mut output_sum, threads);
-            add_bias_residual(&mut output_sum, &layer.output.bias, &attended);
-            x.clear();
-            x.extend_from_slice(&output_sum);
-            layer.output_norm.apply(&mut x, &[], &[]);
-            layers.push(LayerRecord {
-                qkv,
-                attention_sum,
-                intermediate,
-                output_sum,
-            });
-        }
-        let pooled = mean_pool_packed(&x, &lengths, d);
+        let mut recording = Recording::default();
+        let (hidden, pooled) = self.forward(table, inputs, Some(&mut recording), |x, lengths| {
+            (x.to_vec(), mean_pool_packed(x, lengths, self.hidden))
+        });
         Tape {
             encoder: self,
             ids: inputs.concat(),
-            lengths,
-            embedding_sum,
-            layers,
+            lengths: inputs.iter().map(Vec::len).collect(),
+            embedding_sum: recording.embedding_sum,
+            layers: recording.layers,
             pooled,
-            hidden: x,
+            hidden,
         }
     }
 
@@ -259,23 +197,6 @@ fn transposed(dense: &PackedDense) -> View<'_> {
     View::new(&dense.weight_t, outputs, inputs, 1, outputs)
 }
 
-/// `rows += bias` for each `bias.len()`-wide row, in parallel.
-fn add_bias_rows(rows: &mut [f32], bias: &[f32]) {
-    rows.par_chunks_mut(bias.len() * ROWS_PER_TASK)
-        .for_each(|chunk| add_bias(chunk, bias));
-}
-
-/// `rows += bias + residual` (same shape as `rows`), in parallel.
-fn add_bias_residual(rows: &mut [f32], bias: &[f32], residual: &[f32]) {
-    let chunk = bias.len() * ROWS_PER_TASK;
-    rows.par_chunks_mut(chunk)
-        .zip(residual.par_chunks(chunk))
-        .for_each(|(rows, residual)| {
-            rows.iter_mut().zip(residual).for_each(|(x, r)| *x += r);
-            add_bias(rows, bias);
-        });
-}
-
 /// `∂z` from `∂y` in place, for `y = LayerNorm(z)` row by row.
 fn layer_norm_backward(grad: &mut [f32], z: &[f32], norm: &PackedNorm) {
     let d = norm.weight.len();
@@ -331,6 +252,32 @@ mod tests {
         (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
     }
 
+    /// Central differences of `loss` at columns 0, 1 and d − 1 of each of `rows` of `table`
+    /// agree with `gradient`.
+    fn assert_matches_finite_differences(
+        table: &[f32],
+        gradient: &[f32],
+        d: usize,
+        rows: [usize; 5],
+        loss: impl Fn(&[f32]) -> f64,
+    ) {
+        let step = 1e-2f32;
+        for row in rows {
+            for col in [0usize, 1, d - 1] {
+                let at = row * d + col;
+                let (mut plus, mut minus) = (table.to_vec(), table.to_vec());
+                plus[at] += step;
+                minus[at] -= step;
+                let numeric = (loss(&plus) - loss(&minus)) / (2.0 * f64::from(step));
+                let analytic = f64::from(gradient[at]);
+                assert!(
+                    (numeric - analytic).abs() <= 5e-4 + 1e-2 * numeric.abs(),
+                    "row {row} col {col}: analytic {analytic}, finite difference {numeric}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn gradient_matches_finite_differences() {
         let dir = tempfile::tempdir().unwrap();
@@ -338,9 +285,14 @@ mod tests {
         let model = ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap();
         let (encoder, table) = model.packed().unwrap();
         let d = model.dim();
-        let rows = table.len() / d;
+        let rows = table.rows();
         // larger than the model's own rows so that the LayerNorms see varied inputs
-        let table: Vec<f32> = table.iter().enumerate().map(|(i, v)| v + 0.5 * noise(i, 1)).collect();
+        let table: Vec<f32> = table
+            .values()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + 0.5 * noise(i, 1))
+            .collect();
         let inputs = vec![
             vec![26, 0, 3, 5, 3, 27],
             vec![26, 7, 27],
@@ -363,25 +315,7 @@ mod tests {
         assert!(gradient[28 * d..29 * d].iter().all(|&g| g == 0.0));
         assert!(gradient[3 * d..4 * d].iter().any(|&g| g.abs() > 1e-4));
 
-        let step = 1e-2f32;
-        let mut checked = 0;
-        for row in [0usize, 3, 7, 26, 27] {
-            for col in [0usize, 1, d - 1] {
-                let at = row * d + col;
-                let mut plus = table.clone();
-                plus[at] += step;
-                let mut minus = table.clone();
-                minus[at] -= step;
-                let numeric = (loss(&plus) - loss(&minus)) / (2.0 * f64::from(step));
-                let analytic = f64::from(gradient[at]);
-                assert!(
-                    (numeric - analytic).abs() <= 5e-4 + 1e-2 * numeric.abs(),
-                    "row {row} col {col}: analytic {analytic}, finite difference {numeric}"
-                );
-                checked += 1;
-            }
-        }
-        assert_eq!(checked, 15);
+        assert_matches_finite_differences(&table, &gradient, d, [0, 3, 7, 26, 27], loss);
     }
 
     #[test]
@@ -391,8 +325,13 @@ mod tests {
         let model = ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap();
         let (encoder, table) = model.packed().unwrap();
         let d = model.dim();
-        let rows = table.len() / d;
-        let table: Vec<f32> = table.iter().enumerate().map(|(i, v)| v + 0.5 * noise(i, 3)).collect();
+        let rows = table.rows();
+        let table: Vec<f32> = table
+            .values()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + 0.5 * noise(i, 3))
+            .collect();
         let inputs = vec![vec![26, 4, 9, 1, 27], vec![26, 2, 2, 27]];
         let tokens: usize = inputs.iter().map(Vec::len).sum();
         let weights: Vec<f32> = (0..tokens * d).map(|i| noise(i, 4)).collect();
@@ -406,20 +345,6 @@ mod tests {
         let tape = encoder.record(&table, &inputs);
         assert_eq!(tape.hidden().len(), tokens * d);
         let gradient = tape.backward_hidden(weights.clone(), rows);
-        let step = 1e-2f32;
-        for row in [1usize, 2, 4, 26, 27] {
-            for col in [0usize, 2, d - 1] {
-                let at = row * d + col;
-                let (mut plus, mut minus) = (table.clone(), table.clone());
-                plus[at] += step;
-                minus[at] -= step;
-                let numeric = (loss(&plus) - loss(&minus)) / (2.0 * f64::from(step));
-                let analytic = f64::from(gradient[at]);
-                assert!(
-                    (numeric - analytic).abs() <= 5e-4 + 1e-2 * numeric.abs(),
-                    "row {row} col {col}: analytic {analytic}, finite difference {numeric}"
-                );
-            }
-        }
+        assert_matches_finite_differences(&table, &gradient, d, [1, 2, 4, 26, 27], loss);
     }
 }

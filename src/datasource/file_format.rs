@@ -2,13 +2,12 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
-use datafusion::common::{GetExt, Result, Statistics, config_err, not_impl_err};
+use datafusion::common::{GetExt, Result, Statistics, not_impl_err};
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::{FileFormat, FileFormatFactory};
 use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder, FileSinkConfig, FileSource};
@@ -20,6 +19,7 @@ use datafusion::physical_expr_common::sort_expr::LexRequirement;
 use datafusion::physical_plan::ExecutionPlan;
 use object_store::{ObjectMeta, ObjectStore};
 
+use super::options::FastaOptions;
 use super::sink::FastaSink;
 use super::source::FastaSource;
 use crate::fasta::fasta_schema;
@@ -45,27 +45,8 @@ impl FastaFormatFactory {
 
 impl FileFormatFactory for FastaFormatFactory {
     fn create(&self, _state: &dyn Session, options: &HashMap<String, String>) -> Result<Arc<dyn FileFormat>> {
-        let mut format = FastaFormat::new(&self.extension);
-        for (key, value) in options {
-            if key.starts_with("execution.") {
-                continue; // sink options that DataFusion passes along; not ours
-            }
-            match key.strip_prefix("format.").unwrap_or(key) {
-                "compression" => format.compression = FileCompressionType::from_str(value)?,
-                "line_width" => {
-                    format.line_width = match value.parse::<usize>() {
-                        Ok(width) if width > 0 => width,
-                        _ => return config_err!("FASTA option line_width must be a positive integer, got '{value}'"),
-                    }
-                }
-                other => {
-                    return config_err!(
-                        "unknown FASTA option '{other}' (known: format.compression, format.line_width)"
-                    );
-                }
-            }
-        }
-        Ok(Arc::new(format))
+        let options = FastaOptions::from_key_values(options)?;
+        Ok(Arc::new(FastaFormat::new(&self.extension).with_options(options)))
     }
 
     fn default(&self) -> Arc<dyn FileFormat> {
@@ -86,24 +67,38 @@ impl GetExt for FastaFormatFactory {
 #[derive(Debug, Clone)]
 pub struct FastaFormat {
     extension: String,
-    compression: FileCompressionType,
-    line_width: usize,
+    options: FastaOptions,
 }
 
 impl FastaFormat {
-    /// A format for files named `*.{extension}`, uncompressed, written at 60 residues a line.
+    /// A format for files named `*.{extension}` with the default [`FastaOptions`] (uncompressed,
+    /// written at 60 residues a line).
     pub fn new(extension: &str) -> Self {
         Self {
             extension: extension.to_string(),
-            compression: FileCompressionType::UNCOMPRESSED,
-            line_width: 60,
+            options: FastaOptions::default(),
         }
+    }
+
+    /// The same format with `options`.
+    pub fn with_options(mut self, options: FastaOptions) -> Self {
+        self.options = options;
+        self
     }
 
     /// The same format with another compression type.
     pub fn with_compression(mut self, compression: FileCompressionType) -> Self {
-        self.compression = compression;
+        self.options.compression = compression.into();
         self
+    }
+
+    /// The format's options.
+    pub fn options(&self) -> &FastaOptions {
+        &self.options
+    }
+
+    fn compression(&self) -> FileCompressionType {
+        self.options.compression.into()
     }
 }
 
@@ -118,7 +113,7 @@ impl FileFormat for FastaFormat {
     }
 
     fn compression_type(&self) -> Option<FileCompressionType> {
-        Some(self.compression)
+        Some(self.compression())
     }
 
     async fn infer_schema(
@@ -141,7 +136,7 @@ impl FileFormat for FastaFormat {
     }
 
     async fn create_physical_plan(&self, state: &dyn Session, conf: FileScanConfig) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut builder = FileScanConfigBuilder::from(conf.clone()).with_file_compression_type(self.compression);
+        let mut builder = FileScanConfigBuilder::from(conf.clone()).with_file_compression_type(self.compression());
         let source: &dyn Any = conf.file_source().as_ref();
         if let Some(source) = source.downcast_ref::<FastaSource>() {
             let mmap = fasta_mmap(state.config_options());
@@ -161,7 +156,7 @@ impl FileFormat for FastaFormat {
         if conf.insert_op != InsertOp::Append {
             return not_impl_err!("only appending is supported for FASTA output, not {}", conf.insert_op);
         }
-        let sink = Arc::new(FastaSink::new(conf, self.line_width, self.compression));
+        let sink = Arc::new(FastaSink::new(conf, self.options.line_width, self.compression()));
         Ok(Arc::new(DataSinkExec::new(input, sink, order_requirements)))
     }
 

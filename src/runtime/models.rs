@@ -1,5 +1,5 @@
-//! Process-wide model state: the device choice, models loaded once and shared, and the compute
-//! pool that model work runs on (off DataFusion's async threads).
+//! Models loaded once per process: which model on which device ([`ModelSpec`]), and the shared
+//! loaded models.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -8,9 +8,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::Device;
 
-use super::error::{ModelError, Result};
-use super::home::resolve_model_dir;
-use super::reprogrammed::ReprogrammedModel;
+use super::home::{DEFAULT_MODEL_SHA256, default_model_dir, resolve_model_dir};
+use crate::model::{ModelError, ReprogrammedModel, Result};
 
 /// Which model on which device; `dir: None` is `$R2DL_MODEL` or the default model.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -80,32 +79,18 @@ pub fn shared_model(spec: &ModelSpec) -> Result<Arc<ReprogrammedModel>> {
         return Ok(Arc::clone(model));
     }
     let device = parse_device(&key.1)?;
-    let model = Arc::new(ReprogrammedModel::load(&key.0, &device)?);
+    let model = ReprogrammedModel::load(&key.0, &device)?;
+    if key.0 == default_model_dir() && model.weights_sha256() != DEFAULT_MODEL_SHA256 {
+        return Err(ModelError::Checksum {
+            path: key.0.join("model.safetensors"),
+            expected: DEFAULT_MODEL_SHA256.into(),
+            actual: model.weights_sha256().into(),
+        });
+    }
+    let model = Arc::new(model);
     LOADS.fetch_add(1, Ordering::Relaxed);
     models.insert(key, Arc::clone(&model));
     Ok(model)
-}
-
-/// Runs `work` on r2dl's compute pool (one thread per core), telling tokio first when called from
-/// one of its multi-threaded workers, so that other tasks move off this thread meanwhile.
-pub fn run_on_compute_pool<T: Send>(work: impl FnOnce() -> T + Send) -> T {
-    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
-    let pool = POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .thread_name(|i| format!("r2dl-compute-{i}"))
-            .build()
-            .ok()
-    });
-    let run = move || match pool {
-        Some(pool) => pool.install(work),
-        None => work(),
-    };
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(run)
-        }
-        _ => run(),
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::error::{ModelError, Result};
+use crate::model::error::{ModelError, Result};
 
 /// The shape and numerics of a BERT-family encoder.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -1,0 +1,255 @@
+//! Tests of the training loop on tiny random-weight models.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use candle_core::Device;
+
+use super::*;
+use crate::model::InvalidResidue;
+use crate::model::testing::write_tiny_bert;
+
+/// `n` rows of 4–8 residues: row `i` draws from `alphabet(i)` and is labelled `label(i, counts)`
+/// (`counts`: how often each of the alphabet's four residues was drawn).
+fn synthetic_rows(
+    n: usize,
+    seed: u64,
+    alphabet: impl Fn(usize) -> &'static [u8; 4],
+    label: impl Fn(usize, &[usize; 4]) -> String,
+) -> LabelledRows {
+    let mut rng = Rng::new(seed, 9);
+    let mut rows = LabelledRows {
+        source: format!("synthetic-{seed}"),
+        ..Default::default()
+    };
+    for i in 0..n {
+        let mut counts = [0; 4];
+        let sequence: String = (0..4 + rng.below(5))
+            .map(|_| {
+                let r = rng.below(4);
+                counts[r] += 1;
+                alphabet(i)[r] as char
+            })
+            .collect();
+        rows.labels.push(label(i, &counts));
+        rows.sequences.push(sequence);
+    }
+    rows
+}
+
+/// Separable rows: basic residues are `pos`, acidic ones `neg`.
+fn rows(n: usize, seed: u64) -> LabelledRows {
+    const GROUPS: [(&[u8; 4], &str); 2] = [(b"KRHA", "pos"), (b"DESA", "neg")];
+    synthetic_rows(n, seed, |i| GROUPS[i % 2].0, |i, _| GROUPS[i % 2].1.into())
+}
+
+fn spec(out: &Path) -> TrainSpec {
+    TrainSpec {
+        name: "tiny".into(),
+        kind: None,
+        positive: None,
+        limit: None,
+        hyper: HyperParameters {
+            epochs: 4,
+            batch_size: 8,
+            lr_theta: 0.05,
+            lr_head: 0.05,
+            k: 3,
+            recode_every: 2,
+            patience: 10,
+            ..Default::default()
+        },
+        out: out.to_path_buf(),
+        resume: false,
+    }
+}
+
+#[test]
+fn training_learns_is_deterministic_sparse_and_resumable() {
+    learns_deterministically_sparsely_and_resumably(0);
+}
+
+#[test]
+fn training_with_a_hidden_layer_learns_is_deterministic_sparse_and_resumable() {
+    learns_deterministically_sparsely_and_resumably(8);
+}
+
+fn learns_deterministically_sparsely_and_resumably(head_hidden: usize) {
+    let spec = |out: &Path| {
+        let mut spec = spec(out);
+        spec.hyper.head_hidden = head_hidden;
+        spec
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bert(dir.path(), "", 3).unwrap();
+    let model = ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap();
+    let data = Datasets {
+        train: rows(64, 1),
+        valid: None,
+        test: Some(rows(40, 2)),
+    };
+    let out = tempfile::tempdir().unwrap();
+    let never = AtomicBool::new(false);
+    let mut epochs = Vec::new();
+    let first = train(&model, &data, &spec(out.path()), &mut |p| epochs.push(p), &never).unwrap();
+    let m = &first.manifest;
+    assert_eq!((m.kind, m.positive_label.as_deref()), (Kind::Binary, Some("pos")));
+    assert_eq!((m.training_data.train_rows, m.training_data.valid_rows), (58, 6));
+    assert!(m.metrics["test"]["auroc"] > 0.9, "{:?}", m.metrics);
+    assert!(first.theta.rows().iter().all(|r| r.indices.len() <= 3));
+    assert!(first.theta != Theta::one_hot(model.english_tokens()), "Θ moved");
+    assert_eq!(first.head.hidden_units(), head_hidden);
+    assert_eq!(epochs.iter().filter(|p| matches!(p, Progress::Epoch { .. })).count(), 4);
+    // what was saved loads back as the same predictor, with no checkpoint left behind
+    let loaded = Predictor::load(out.path()).unwrap();
+    assert_eq!((&loaded.theta, &loaded.head), (&first.theta, &first.head));
+    let mut manifest = loaded.manifest.clone();
+    for (split, metrics) in &first.manifest.metrics {
+        for (name, value) in metrics {
+            assert!((manifest.metrics[split][name] - value).abs() < 1e-12, "{split} {name}");
+        }
+    }
+    // serde_json's default float parser may differ in the last bit: floats compare with a tolerance
+    assert!((manifest.training.seconds - first.manifest.training.seconds).abs() < 1e-9);
+    manifest.metrics = first.manifest.metrics.clone();
+    manifest.training.seconds = first.manifest.training.seconds;
+    assert_eq!(manifest, first.manifest);
+    assert!(!out.path().join(super::super::checkpoint::CHECKPOINT_FILE).exists());
+    #[cfg(unix)]
+    {
+        // the folder's files have the usual permissions (safetensors alone would make them private)
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |name: &str| {
+            let path = out.path().join(name);
+            std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+        };
+        std::fs::write(out.path().join("usual"), "").unwrap();
+        assert_eq!(mode("predictor.safetensors"), mode("usual"));
+        assert_eq!(mode("manifest.json"), mode("usual"));
+        std::fs::remove_file(out.path().join("usual")).unwrap();
+    }
+
+    // the same seed gives the same predictor
+    let again = train(&model, &data, &spec(out.path()), &mut |_| {}, &never).unwrap();
+    assert_eq!((&again.theta, &again.head), (&first.theta, &first.head));
+
+    // interrupted after epoch 2, resumed: the same predictor as one uninterrupted run
+    // a run stopped as Ctrl-C does, once epoch `after` is checkpointed
+    let interrupted_after = |after: usize| {
+        let stop = AtomicBool::new(false);
+        let on_epoch = &mut |p: Progress| {
+            if matches!(p, Progress::Epoch { epoch, .. } if epoch == after) {
+                stop.store(true, Ordering::Relaxed);
+            }
+        };
+        train(&model, &data, &spec(out.path()), on_epoch, &stop)
+    };
+    let interrupted = interrupted_after(2);
+    assert!(matches!(interrupted, Err(TrainError::Interrupted { .. })));
+    assert!(out.path().join(super::super::checkpoint::CHECKPOINT_FILE).exists());
+    let mut resumed_spec = spec(out.path());
+    resumed_spec.resume = true;
+    let mut starts = Vec::new();
+    let resumed = train(&model, &data, &resumed_spec, &mut |p| starts.push(p), &never).unwrap();
+    assert!(
+        matches!(starts[0], Progress::Start { first_epoch: 3, .. }),
+        "{:?}",
+        starts[0]
+    );
+    assert_eq!((&resumed.theta, &resumed.head), (&first.theta, &first.head));
+
+    // a checkpoint of other settings does not resume
+    let interrupted = interrupted_after(1);
+    assert!(matches!(interrupted, Err(TrainError::Interrupted { .. })));
+    let mut other = spec(out.path());
+    other.hyper.seed = 99;
+    other.resume = true;
+    let error = train(&model, &data, &other, &mut |_| {}, &never)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("another run"), "{error}");
+}
+
+fn tiny_model(dir: &Path) -> ReprogrammedModel {
+    write_tiny_bert(dir, "", 3).unwrap();
+    ReprogrammedModel::load(dir, &Device::Cpu).unwrap()
+}
+
+#[test]
+fn regression_learns_a_composition_score_in_label_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    // label: 10 + 5 × the share of K and R, so standardising and back are exercised
+    let label = |c: &[usize; 4]| {
+        let n: usize = c.iter().sum();
+        format!("{}", 10.0 + 5.0 * (c[0] + c[1]) as f64 / n as f64)
+    };
+    let data = Datasets {
+        train: synthetic_rows(96, 1, |_| b"KRDE", |_, c| label(c)),
+        valid: None,
+        test: Some(synthetic_rows(60, 2, |_| b"KRDE", |_, c| label(c))),
+    };
+    let out = tempfile::tempdir().unwrap();
+    let mut spec = spec(out.path());
+    spec.hyper.epochs = 8;
+    let predictor = train(&model, &data, &spec, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    let m = &predictor.manifest;
+    assert_eq!(m.kind, Kind::Regression);
+    let test = &m.metrics["test"];
+    assert!(test["spearman"] > 0.6, "{test:?}");
+    // predictions are in label units, not standardised ones
+    assert!(test["rmse"] < 1.5, "{test:?}");
+    let reprogrammed = model.with_theta(&predictor.theta).unwrap();
+    let values = predictor
+        .predict(&reprogrammed, [Some("KRKRKR"), Some("DEDEDE")], InvalidResidue::Error)
+        .unwrap()
+        .values;
+    assert!(values[0] > values[1] && (9.0..16.0).contains(&values[1]), "{values:?}");
+}
+
+#[test]
+fn multiclass_learns_three_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    // each row is drawn from one group's residues (with the neutral A)
+    const GROUPS: [(&[u8; 4], &str); 3] = [(b"KRHA", "basic"), (b"DEDA", "acidic"), (b"LIVA", "hydrophobic")];
+    let rows = |n, seed| synthetic_rows(n, seed, |i| GROUPS[i % 3].0, |i, _| GROUPS[i % 3].1.into());
+    let data = Datasets {
+        train: rows(120, 1),
+        valid: None,
+        test: Some(rows(60, 2)),
+    };
+    let out = tempfile::tempdir().unwrap();
+    let mut spec = spec(out.path());
+    spec.hyper.epochs = 8;
+    let predictor = train(&model, &data, &spec, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    let m = &predictor.manifest;
+    assert_eq!((m.kind, m.positive_label.as_deref()), (Kind::Multiclass, None));
+    assert_eq!(m.labels, ["acidic", "basic", "hydrophobic"]);
+    let test = &m.metrics["test"];
+    assert!(test["accuracy"] > 0.8, "{test:?}");
+    let loaded = Predictor::load(out.path()).unwrap();
+    assert_eq!(loaded.manifest.labels, m.labels);
+}
+
+#[test]
+fn bad_rows_name_their_record() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bert(dir.path(), "", 3).unwrap();
+    let model = ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap();
+    let mut train_rows = rows(10, 1);
+    train_rows.sequences[6] = "MK1T".into();
+    let data = Datasets {
+        train: train_rows,
+        valid: Some(rows(4, 2)),
+        test: None,
+    };
+    let out = tempfile::tempdir().unwrap();
+    let error = train(&model, &data, &spec(out.path()), &mut |_| {}, &AtomicBool::new(false))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("record 7") && error.contains("'1'") && error.contains("position 3"),
+        "{error}"
+    );
+}
