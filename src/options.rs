@@ -35,7 +35,12 @@ pub fn invalid_residue_policy(options: &ConfigOptions) -> Result<InvalidResidue,
     let Some(r2dl) = options.extensions.get::<R2dlOptions>() else {
         return Ok(InvalidResidue::default());
     };
-    r2dl.invalid_residue.parse().map_err(DataFusionError::Configuration)
+    r2dl.invalid_residue.parse().map_err(|_| {
+        DataFusionError::Configuration(format!(
+            "r2dl.invalid_residue is 'error', 'null' or 'unknown', not '{}'",
+            r2dl.invalid_residue
+        ))
+    })
 }
 
 /// Adds the `r2dl.*` options to a session's options, unless they are there already.

@@ -91,9 +91,10 @@ pub struct TrainArgs {
     /// The output folder (default: udfs/NAME).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// The task (default: from the labels: two values binary, other numbers regression, other
-    /// text multiclass).
-    #[arg(long, value_enum)]
+    /// The task: binary, multiclass, regression or residue (default: from the labels: two values
+    /// binary, other numbers regression, strings as long as their sequences residue, other text
+    /// multiclass).
+    #[arg(long, value_name = "KIND")]
     kind: Option<r2dl::predictor::Kind>,
     /// The positive label of a binary task (default: AMP of AMP/nonAMP, toxic of toxic/nontoxic, 1 of 0/1…).
     #[arg(long, value_name = "LABEL")]

@@ -52,9 +52,7 @@ pub enum ModelError {
         message: String,
     },
     /// A residue the protein vocabulary does not have.
-    #[error(
-        "invalid residue '{character}' at position {position} of sequence '{sequence}' (row {row} of its batch); SET r2dl.invalid_residue = 'null' or 'unknown' to skip such sequences or read such residues as X"
-    )]
+    #[error("invalid residue '{character}' at position {position} of sequence '{sequence}' (row {row} of its batch)")]
     InvalidResidue {
         /// The 1-based row of the input batch.
         row: usize,

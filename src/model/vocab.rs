@@ -46,7 +46,7 @@ impl std::str::FromStr for InvalidResidue {
             "null" => Ok(Self::Null),
             "unknown" | "x" => Ok(Self::Unknown),
             other => Err(format!(
-                "r2dl.invalid_residue is 'error', 'null' or 'unknown', not '{other}'"
+                "the invalid-residue policy is 'error', 'null' or 'unknown', not '{other}'"
             )),
         }
     }

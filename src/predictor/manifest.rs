@@ -17,7 +17,7 @@ pub const MANIFEST_FORMAT: &str = "r2dl-predictor/2";
 pub const READABLE_FORMATS: [&str; 2] = ["r2dl-predictor/1", MANIFEST_FORMAT];
 
 /// What a predictor predicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// Two classes: SQL gets the probability of the positive one (Float32).
@@ -35,6 +35,26 @@ pub enum Kind {
 /// The label character of a residue that has no label (not trained on, not scored), and the
 /// output character of a position without a prediction (a terminal `*`).
 pub const UNLABELLED: char = '-';
+
+impl Kind {
+    /// Every kind, in the order `--help` lists them.
+    pub const ALL: [Kind; 4] = [Kind::Binary, Kind::Multiclass, Kind::Regression, Kind::Residue];
+}
+
+impl std::str::FromStr for Kind {
+    type Err = String;
+
+    /// A kind by its name (`binary`, `multiclass`, `regression`, `residue`), any case.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|kind| kind.to_string().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                let names: Vec<String> = Kind::ALL.iter().map(Kind::to_string).collect();
+                format!("'{name}' is not a task kind; use one of {}", names.join(", "))
+            })
+    }
+}
 
 impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -286,4 +306,19 @@ pub fn is_function_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_parse_by_name_and_say_which_exist() {
+        for kind in Kind::ALL {
+            assert_eq!(kind.to_string().parse::<Kind>(), Ok(kind));
+            assert_eq!(kind.to_string().to_uppercase().parse::<Kind>(), Ok(kind));
+        }
+        let error = "regresion".parse::<Kind>().unwrap_err();
+        assert!(error.contains("binary, multiclass, regression, residue"), "{error}");
+    }
 }

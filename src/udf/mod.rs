@@ -39,7 +39,13 @@ pub(crate) fn sequences(array: &ArrayRef) -> Result<Vec<Option<&str>>> {
     }
 }
 
-/// A model error as DataFusion carries it.
+/// A model error as DataFusion carries it; a bad residue gets the session option that gets
+/// past it.
 pub(crate) fn model_error(error: ModelError) -> DataFusionError {
+    if matches!(error, ModelError::InvalidResidue { .. }) {
+        return DataFusionError::Execution(format!(
+            "{error}; SET r2dl.invalid_residue = 'null' or 'unknown' to skip such sequences or read such residues as X"
+        ));
+    }
     DataFusionError::External(Box::new(error))
 }
