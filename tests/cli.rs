@@ -2,51 +2,17 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
 
-/// Runs `r2dl ARGS` in the repository root with stdout piped (so the default format is CSV).
-fn r2dl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_r2dl"))
-        .args(args)
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .output()
-        .expect("r2dl runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = r2dl(args);
-    assert!(
-        out.status.success(),
-        "r2dl {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
+use common::{ok, r2dl, root};
 
 fn fails(args: &[&str]) -> String {
     let out = r2dl(args);
     assert!(!out.status.success(), "r2dl {args:?} should fail");
     assert!(out.stdout.is_empty(), "no output on failure");
     String::from_utf8(out.stderr).expect("UTF-8 errors")
-}
-
-/// The directory of the shared data sets (`../shared/data` beside the clone, or
-/// `R2DL_SHARED_DATA`), or `None`, saying so, when a clone has nothing beside it.
-fn shared_data(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("R2DL_SHARED_DATA").map_or_else(|| root().join("../shared/data"), PathBuf::from);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    eprintln!(
-        "SKIPPED {test}: shared data not found at {} (set R2DL_SHARED_DATA)",
-        dir.display()
-    );
-    None
 }
 
 /// The small labelled sets cut from the shared data for these tests (see its README).
@@ -166,51 +132,6 @@ fn errors_name_file_and_line_with_a_hint() {
 
     let err = fails(&["sql", "SELEC 1"]);
     assert!(err.starts_with("error: "), "{err}");
-}
-
-#[test]
-fn the_shared_proteome_counts_the_same_plain_gzip_and_through_fasta_scan() {
-    let Some(data) = shared_data("the_shared_proteome_counts_the_same_plain_gzip_and_through_fasta_scan") else {
-        return;
-    };
-    let proteome = data.join("sequence_db/proteomes_ecoli_k12_yeast_s288c.fasta");
-    let expected = "records,residues\n11027,4381270\n";
-    let count = |from: String| {
-        ok(&[
-            "sql",
-            &format!("SELECT count(*) AS records, sum(length(sequence)) AS residues FROM {from}"),
-        ])
-    };
-    assert_eq!(count(format!("'{}'", proteome.display())), expected);
-    assert_eq!(count(format!("fasta_scan('{}')", proteome.display())), expected);
-
-    // A multi-member gzip: three members, cut at arbitrary byte offsets (mid-record).
-    let text = std::fs::read(&proteome).expect("proteome");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let gz = dir.path().join("proteome.fasta.gz");
-    let mut file = std::fs::File::create(&gz).expect("create");
-    let third = text.len() / 3;
-    for part in [&text[..third], &text[third..2 * third], &text[2 * third..]] {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(part).expect("compress");
-        file.write_all(&encoder.finish().expect("compress")).expect("write");
-    }
-    drop(file);
-    assert_eq!(count(format!("'{}'", gz.display())), expected);
-    assert_eq!(count(format!("fasta_scan('{}')", gz.display())), expected);
-
-    // Two partitions over the plain file give the same answer.
-    let split = ok(&[
-        "sql",
-        &format!(
-            "SET datafusion.optimizer.repartition_file_min_size = 0; \
-             SELECT count(*) AS records, sum(length(sequence)) AS residues FROM '{}'",
-            proteome.display()
-        ),
-        "--partitions",
-        "2",
-    ]);
-    assert_eq!(split, expected);
 }
 
 #[test]
