@@ -2,9 +2,11 @@
 """The classical peer of issue 4: amino-acid composition (20 fractions) + random forest, 500 trees,
 trained on a task's train.csv and measured on its test.csv. Needs scikit-learn and numpy.
 
-Usage: scripts/peer_composition_rf.py [--dipeptides] [--test SPLIT] [--classes] [--limit N] TASK [DATA_DIR]
+Usage: scripts/peer_composition_rf.py [--dipeptides] [--test SPLIT] [--classes] [--limit N] [--novel] TASK [DATA_DIR]
        scripts/peer_composition_rf.py --curve [--dipeptides] TASK   CSV of test AUROC at
        n = 50, 100, 250, 500, 1000 (stratified subsamples, seeds 1-3) and all rows
+--novel also reports the metrics on the novel test rows: those sharing under 30 % of their distinct
+5-mers with every training row (the subset `r2dl eval` reports, same definition).
 --test names the test split (default test; remote_homology: test_fold_holdout); --classes treats numeric
 labels as class ids (remote_homology's folds) and reports top-1 and top-5 accuracy of a multinomial
 logistic regression (a forest of 1,195-class leaves does not fit in memory); --limit trains on N
@@ -36,7 +38,8 @@ def option(name, default=None):
 
 TEST_SPLIT = option("--test", "test")
 LIMIT = option("--limit")
-args = [a for a in sys.argv[1:] if a not in ("--dipeptides", "--curve", "--classes")]
+args = [a for a in sys.argv[1:] if a not in ("--dipeptides", "--curve", "--classes", "--novel")]
+NOVEL = "--novel" in sys.argv
 CURVE = "--curve" in sys.argv
 CLASSES = "--classes" in sys.argv
 DIPEPTIDE_FEATURES = "--dipeptides" in sys.argv
@@ -65,11 +68,43 @@ def load(split, limit=None):
     if limit is not None and int(limit) < len(rows):
         rows = [rows[i] for i in np.random.default_rng(1).choice(len(rows), int(limit), replace=False)]
     x = np.array([features(r["sequence"].upper()) for r in rows])
-    return x, [r["label"] for r in rows]
+    return x, [r["label"] for r in rows], [r["sequence"] for r in rows]
 
 
-x_train, y_train = load("train", LIMIT)
-x_test, y_test = load(TEST_SPLIT)
+def kmers(seq, k=5):
+    """Distinct k-mers, upper-cased, a terminal * dropped; the whole sequence when shorter than k."""
+    seq = seq.rstrip("*").upper()
+    if not seq:
+        return set()
+    if len(seq) < k:
+        return {seq}
+    return {seq[i : i + k] for i in range(len(seq) - k + 1)}
+
+
+def novel_rows(train_seqs, test_seqs, below=0.3):
+    """Indices of the test rows whose largest share of 5-mers held by one training row is < below."""
+    index = {}
+    for row, seq in enumerate(train_seqs):
+        for kmer in kmers(seq):
+            index.setdefault(kmer, []).append(row)
+    picked = []
+    for i, seq in enumerate(test_seqs):
+        mine = kmers(seq)
+        counts = {}
+        for kmer in mine:
+            for row in index.get(kmer, ()):
+                counts[row] = counts.get(row, 0) + 1
+        most = max(counts.values(), default=0)
+        if not mine or most / len(mine) < below:
+            picked.append(i)
+    return picked
+
+
+x_train, y_train, s_train = load("train", LIMIT)
+x_test, y_test, s_test = load(TEST_SPLIT)
+NOVEL_ROWS = novel_rows(s_train, s_test) if NOVEL else None
+if NOVEL:
+    print(f"{task}: {len(NOVEL_ROWS)} of {len(s_test)} test rows are novel (< 30 % of 5-mers shared with any training row)")
 def is_number(v):
     try:
         float(v)
@@ -89,6 +124,9 @@ if not CLASSES and len(set(y_train)) > 2 and all(map(is_number, y_train)):
         rmse = float(np.sqrt(np.mean((np.array(truth) - predicted) ** 2)))
         print(f"{task} {name}: spearman {spearmanr(truth, predicted).statistic:.4f} "
               f"r2 {r2_score(truth, predicted):.4f} rmse {rmse:.4f} ({len(y_train)} train, {len(truth)} test rows)")
+        if NOVEL and NOVEL_ROWS:
+            t, p = np.array(truth)[NOVEL_ROWS], predicted[NOVEL_ROWS]
+            print(f"  novel {name}: spearman {spearmanr(t, p).statistic:.4f} r2 {r2_score(t, p):.4f} ({len(t)} rows)")
 elif len(set(y_train)) > 2:
     # Many classes: a forest keeps a class histogram in every leaf (1,195 folds x 500 trees needed
     # more than 24 GB), so the peer is a multinomial logistic regression on the same features.
@@ -105,11 +143,13 @@ else:
     labels = sorted(set(y_train))
     positive = next((l for l in labels if any(o.lower() in (f"non{l.lower()}", f"in{l.lower()}") for o in labels)), labels[-1])
 
-    def fit_and_score(x, y):
+    def fit_and_score(x, y, rows=None):
         model = RandomForestClassifier(n_estimators=500, random_state=0, n_jobs=-1)
         model.fit(x, y)
-        p = model.predict_proba(x_test)[:, list(model.classes_).index(positive)]
-        return accuracy_score(y_test, model.predict(x_test)), roc_auc_score([t == positive for t in y_test], p)
+        rows = range(len(y_test)) if rows is None else rows
+        xt, yt = x_test[list(rows)], [y_test[i] for i in rows]
+        p = model.predict_proba(xt)[:, list(model.classes_).index(positive)]
+        return accuracy_score(yt, model.predict(xt)), roc_auc_score([t == positive for t in yt], p)
 
     if CURVE:
         print("task,n,seed,test_auroc,test_accuracy")
@@ -129,3 +169,6 @@ else:
     else:
         accuracy, auroc = fit_and_score(x_train, y_train)
         print(f"{task}: accuracy {accuracy:.4f} auroc {auroc:.4f} (positive {positive})")
+        if NOVEL and NOVEL_ROWS:
+            accuracy, auroc = fit_and_score(x_train, y_train, NOVEL_ROWS)
+            print(f"  novel: accuracy {accuracy:.4f} auroc {auroc:.4f} ({len(NOVEL_ROWS)} rows)")

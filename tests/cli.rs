@@ -318,6 +318,31 @@ fn a_predictor_trained_on_real_data_becomes_a_sql_function() {
     ]);
     let eval: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     assert_eq!(eval["metrics"]["n"], 60.0);
+    // the novel subset, against the training file the manifest names: its size, and its own n
+    let novel = &eval["novel"];
+    assert_eq!(
+        (novel["k"].as_u64(), novel["below"].as_f64()),
+        (Some(5), Some(0.3)),
+        "{novel}"
+    );
+    let novel_rows = novel["rows"].as_u64().expect("novel rows");
+    assert!(novel_rows > 0 && novel_rows < 60, "{novel}");
+    assert_eq!(novel["metrics"]["n"].as_f64(), Some(novel_rows as f64), "{novel}");
+    // against the test rows themselves nothing is novel
+    let json = ok(&[
+        "eval",
+        "--predictor",
+        arg(&out),
+        "--data",
+        arg(&labelled("toxicity_test.csv")),
+        "--train",
+        arg(&labelled("toxicity_test.csv")),
+        "--format",
+        "json",
+    ]);
+    let itself: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(itself["novel"]["rows"], 0, "{itself}");
+    assert!(itself["novel"]["metrics"].is_null(), "{itself}");
     let auroc = eval["metrics"]["auroc"].as_f64().expect("auroc");
     assert!((auroc - manifest["metrics"]["test"]["auroc"].as_f64().expect("auroc")).abs() < 1e-6);
 

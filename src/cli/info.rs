@@ -4,6 +4,7 @@
 use r2dl::model::BertConfig;
 use r2dl::predictor::{CatalogEntry, Kind};
 
+use super::output::Printer;
 use super::{CliError, InfoArgs};
 
 /// Runs `r2dl info`.
@@ -12,6 +13,7 @@ pub async fn run(args: InfoArgs) -> Result<(), CliError> {
     let dir = spec.resolve_dir()?;
     let config = BertConfig::from_file(&dir.join("config.json"))?;
     let catalog = args.model.r2dl().catalog()?;
+    let mut out = Printer::new();
     if args.format.as_deref() == Some("json") {
         let predictors: Vec<_> = catalog
             .entries()
@@ -23,30 +25,30 @@ pub async fn run(args: InfoArgs) -> Result<(), CliError> {
             "device": spec.device_name(),
             "predictors": predictors,
         });
-        println!("{doc}");
-        return Ok(());
+        out.line(format_args!("{doc}"));
+        return out.finish();
     }
-    println!(
+    out.line(format_args!(
         "model: {} ({} layers, d = {}, |V_S| = {}), device {}",
         dir.display(),
         config.num_hidden_layers,
         config.hidden_size,
         config.vocab_size,
         spec.device_name()
-    );
-    println!("\nfunctions:");
-    println!(
+    ));
+    out.line(format_args!("\nfunctions:"));
+    out.line(format_args!(
         "  embed(sequence [, predictor])  FixedSizeList<Float32, {}>",
         config.hidden_size
-    );
+    ));
     for entry in catalog.entries() {
-        print_predictor(entry);
+        print_predictor(&mut out, entry);
     }
-    Ok(())
+    out.finish()
 }
 
 /// A predictor's functions, what they return, and how it was trained and measured.
-fn print_predictor(entry: &CatalogEntry) {
+fn print_predictor(out: &mut Printer, entry: &CatalogEntry) {
     let m = &entry.manifest;
     let returns = match m.kind {
         Kind::Binary => format!("Float32  P({})", m.positive_label.as_deref().unwrap_or("?")),
@@ -71,15 +73,15 @@ fn print_predictor(entry: &CatalogEntry) {
             .collect::<Vec<_>>()
             .join(", ")
     });
-    println!("  predict_{}(sequence)  {returns}", m.name);
+    out.line(format_args!("  predict_{}(sequence)  {returns}", m.name));
     if m.kind == Kind::Multiclass {
-        println!(
+        out.line(format_args!(
             "  predict_{}_top(sequence, k)  List<Struct<label: Utf8, probability: Float32>>",
             m.name
-        );
+        ));
     }
     if m.kind == Kind::Residue {
-        println!(
+        out.line(format_args!(
             "  predict_{}_probabilities(sequence)  List<Struct<{}>> per residue",
             m.name,
             m.labels
@@ -87,18 +89,18 @@ fn print_predictor(entry: &CatalogEntry) {
                 .map(|l| format!("{l}: Float32"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        ));
     }
     let mapping = match m.hyper_parameters.head_hidden {
         0 => "linear mapping".to_string(),
         units => format!("{units} hidden units"),
     };
-    println!(
+    out.line(format_args!(
         "      trained on {} rows of {} (k = {}, {mapping}); test: {}  [{}]",
         m.training_data.train_rows,
         m.training_data.source,
         m.sparsity.k,
         test.unwrap_or_else(|| "not measured".into()),
         entry.dir.display()
-    );
+    ));
 }

@@ -183,6 +183,10 @@ pub struct EvalArgs {
     /// Labelled rows: CSV, Parquet or FASTA with labels, as for `r2dl train`.
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
+    /// The training rows, for the novel subset (rows sharing under 30 % of their 5-mers with
+    /// every training row); default: the predictor's training file, where it is found.
+    #[arg(long, value_name = "FILE")]
+    train: Option<PathBuf>,
     /// `text` (default) or `json`.
     #[arg(long)]
     format: Option<String>,
@@ -285,8 +289,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::FetchModel => {
             let dir = r2dl::runtime::default_model_dir();
             r2dl::runtime::fetch_default_model(&dir)?;
-            println!("{}", dir.display());
-            Ok(())
+            let mut out = output::Printer::new();
+            out.line(format_args!("{}", dir.display()));
+            out.finish()
         }
     }
 }

@@ -111,3 +111,42 @@ fn arrow_output_error(e: ArrowError) -> CliError {
         other => CliError::Output(io::Error::other(other)),
     }
 }
+
+/// Lines for standard output, for the commands that print text (`info`, `eval`): a reader that
+/// has gone away (`r2dl info | head -3`) ends the output quietly, as for `sql`; any other write
+/// error is reported by [`Printer::finish`].
+pub struct Printer {
+    out: io::StdoutLock<'static>,
+    failed: Option<io::Error>,
+}
+
+impl Printer {
+    /// A printer on standard output.
+    pub fn new() -> Self {
+        Self {
+            out: io::stdout().lock(),
+            failed: None,
+        }
+    }
+
+    /// Writes one line (nothing once a write has failed).
+    pub fn line(&mut self, line: std::fmt::Arguments) {
+        if self.failed.is_none()
+            && let Err(e) = writeln!(self.out, "{line}")
+        {
+            self.failed = Some(e);
+        }
+    }
+
+    /// Flushes; a closed pipe is not an error.
+    pub fn finish(mut self) -> Result<(), CliError> {
+        let result = match self.failed.take() {
+            Some(e) => Err(e),
+            None => self.out.flush(),
+        };
+        match result {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(CliError::Output(e)),
+            _ => Ok(()),
+        }
+    }
+}

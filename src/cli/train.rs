@@ -9,8 +9,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use r2dl::predictor::metrics::Metrics;
 use r2dl::predictor::{HyperParameters, Predictor, is_function_name};
 use r2dl::runtime::{run_on_compute_pool, shared_model};
-use r2dl::train::{DataSource, Datasets, Progress, TrainSpec, evaluate, read_labelled, train};
+use r2dl::train::{
+    DataSource, Datasets, KmerIndex, NOVEL_BELOW, NOVELTY_K, Progress, TrainSpec, evaluate, read_labelled, train,
+};
 
+use super::output::Printer;
 use super::{CliError, EvalArgs, TrainArgs};
 
 /// Runs `r2dl train`.
@@ -167,31 +170,69 @@ fn metrics_line(metrics: &Metrics) -> String {
         .join(", ")
 }
 
-/// Runs `r2dl eval`.
+/// Runs `r2dl eval`: the metrics on all rows, and on the novel ones.
 pub async fn run_eval(args: EvalArgs) -> Result<(), CliError> {
     let r2dl = args.model.r2dl();
     let predictor = load_predictor(&r2dl, &args.predictor)?;
     let ctx = r2dl.session_context(Default::default())?;
     let rows = read_labelled(&ctx, &DataSource::File(args.data.clone())).await?;
+    let train = args.train.clone().or_else(|| {
+        let source = PathBuf::from(&predictor.manifest.training_data.source);
+        source.is_file().then_some(source)
+    });
+    let novel = match &train {
+        Some(path) => {
+            let train_rows = read_labelled(&ctx, &DataSource::File(path.clone())).await?;
+            let index = KmerIndex::new(train_rows.sequences.iter().map(String::as_str), NOVELTY_K);
+            Some(index.novel(rows.sequences.iter().map(String::as_str)))
+        }
+        None => None,
+    };
     let model = shared_model(&args.model.spec())?;
     let metrics = run_on_compute_pool(|| evaluate(&predictor, &model, &rows))?;
+    let novel_metrics = match &novel {
+        Some(picked) if !picked.is_empty() => {
+            let subset = rows.select(picked);
+            Some(run_on_compute_pool(|| evaluate(&predictor, &model, &subset))?)
+        }
+        _ => None,
+    };
+    let name = &predictor.manifest.name;
+    let mut out = Printer::new();
+    let share = format!("under {:.0} % of their {NOVELTY_K}-mers", NOVEL_BELOW * 100.0);
     if args.format.as_deref() == Some("json") {
+        let novel = novel.as_ref().map(|picked| {
+            serde_json::json!({ "train": train, "k": NOVELTY_K, "below": NOVEL_BELOW, "rows": picked.len(), "metrics": novel_metrics })
+        });
         let doc = serde_json::json!({
-            "predictor": predictor.manifest.name,
+            "predictor": name,
             "kind": predictor.manifest.kind,
             "data": args.data,
             "metrics": metrics,
+            "novel": novel,
         });
-        println!("{doc}");
-    } else {
-        println!(
-            "predict_{} on {}: {}",
-            predictor.manifest.name,
-            args.data.display(),
-            metrics_line(&metrics)
-        );
+        out.line(format_args!("{doc}"));
+        return out.finish();
     }
-    Ok(())
+    out.line(format_args!(
+        "predict_{name} on {}: {}",
+        args.data.display(),
+        metrics_line(&metrics)
+    ));
+    match (&novel, &train) {
+        (Some(picked), Some(train)) => out.line(format_args!(
+            "  novel ({} of {} rows share {share} with every row of {}): {}",
+            picked.len(),
+            rows.len(),
+            train.display(),
+            novel_metrics.as_ref().map_or_else(|| "no rows".into(), metrics_line)
+        )),
+        _ => out.line(format_args!(
+            "  novel: not measured (training file '{}' not found; pass --train FILE)",
+            predictor.manifest.training_data.source
+        )),
+    }
+    out.finish()
 }
 
 /// A predictor from its folder, or by name from the catalog.

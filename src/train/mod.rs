@@ -7,6 +7,7 @@ mod data;
 mod dictionary;
 mod error;
 mod evaluate;
+mod novelty;
 mod objective;
 mod residue;
 mod rng;
@@ -18,6 +19,7 @@ pub use data::{DataSource, LabelledRows, infer_kind, infer_kind_of, positive_lab
 pub use dictionary::Dictionary;
 pub use error::{Result, TrainError};
 pub use evaluate::evaluate;
+pub use novelty::{KmerIndex, NOVEL_BELOW, NOVELTY_K};
 pub use objective::ValidationScore;
 pub use rng::{Rng, Stream};
 pub use trainer::{Datasets, Progress, TrainSpec, train};
