@@ -252,6 +252,23 @@ mod tests {
         (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
     }
 
+    /// A tiny random-weight model (its folder is read at load and may go).
+    fn tiny_model() -> ReprogrammedModel {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_bert(dir.path(), "", 7).unwrap();
+        ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap()
+    }
+
+    /// `table` with noise added: larger than the model's own rows, so that the LayerNorms see
+    /// varied inputs.
+    fn noisy(table: &[f32], salt: u64) -> Vec<f32> {
+        table
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + 0.5 * noise(i, salt))
+            .collect()
+    }
+
     /// Central differences of `loss` at columns 0, 1 and d − 1 of each of `rows` of `table`
     /// agree with `gradient`.
     fn assert_matches_finite_differences(
@@ -280,19 +297,10 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences() {
-        let dir = tempfile::tempdir().unwrap();
-        write_tiny_bert(dir.path(), "", 7).unwrap();
-        let model = ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap();
+        let model = tiny_model();
         let (encoder, table) = model.packed().unwrap();
-        let d = model.dim();
-        let rows = table.rows();
-        // larger than the model's own rows so that the LayerNorms see varied inputs
-        let table: Vec<f32> = table
-            .values()
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v + 0.5 * noise(i, 1))
-            .collect();
+        let (d, rows) = (model.dim(), table.rows());
+        let table = noisy(table.values(), 1);
         let inputs = vec![
             vec![26, 0, 3, 5, 3, 27],
             vec![26, 7, 27],
@@ -320,18 +328,10 @@ mod tests {
 
     #[test]
     fn per_token_gradient_matches_finite_differences() {
-        let dir = tempfile::tempdir().unwrap();
-        write_tiny_bert(dir.path(), "", 7).unwrap();
-        let model = ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap();
+        let model = tiny_model();
         let (encoder, table) = model.packed().unwrap();
-        let d = model.dim();
-        let rows = table.rows();
-        let table: Vec<f32> = table
-            .values()
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v + 0.5 * noise(i, 3))
-            .collect();
+        let (d, rows) = (model.dim(), table.rows());
+        let table = noisy(table.values(), 3);
         let inputs = vec![vec![26, 4, 9, 1, 27], vec![26, 2, 2, 27]];
         let tokens: usize = inputs.iter().map(Vec::len).sum();
         let weights: Vec<f32> = (0..tokens * d).map(|i| noise(i, 4)).collect();
