@@ -286,6 +286,8 @@ fn a_predictor_trained_on_real_data_becomes_a_sql_function() {
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).expect("manifest")).expect("JSON");
     assert_eq!(manifest["positive_label"], "toxic");
     assert_eq!(manifest["training_data"]["rows"], 120);
+    let valid_source = manifest["training_data"]["valid_source"].as_str().unwrap_or_default();
+    assert!(valid_source.contains("(homology-aware)"), "{valid_source}");
     assert_eq!(manifest["metrics"]["test"]["n"], 60.0);
     assert!(!out.join("checkpoint.json").exists());
 

@@ -2,6 +2,7 @@
 //! and optionally `id` columns), FASTA (`label=` in the description) or any SQL query, through
 //! the same DataFusion session as `r2dl sql`; then split and subsampled, stratified and seeded.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -272,6 +273,59 @@ pub fn positive_label(labels: &[String; 2]) -> String {
     labels[1].clone()
 }
 
+/// About `take` of the row indices, whole groups at a time (`groups[i]` is row `i`'s group, as
+/// [`super::novelty::homology_groups`] gives): groups are drawn in `rng`'s order and taken while
+/// they fit in `take` and, with `stratify`, in each label's share (as [`stratified_split`]'s).
+/// Returns (taken, rest), each in source order; taken may fall short of `take` when only large
+/// groups are left.
+pub fn grouped_split(
+    labels: &[String],
+    groups: &[usize],
+    take: usize,
+    stratify: bool,
+    rng: &mut Rng,
+) -> (Vec<usize>, Vec<usize>) {
+    let n = labels.len();
+    let mut members: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (row, &group) in groups.iter().enumerate().take(n) {
+        members.entry(group).or_default().push(row);
+    }
+    let mut order: Vec<Vec<usize>> = members.into_values().collect();
+    rng.shuffle(&mut order);
+    // each label's quota: its share of `take` (one label for all when not stratified)
+    let key = |row: usize| if stratify { labels[row].as_str() } else { "" };
+    let mut quota: HashMap<&str, usize> = HashMap::new();
+    for row in 0..n {
+        *quota.entry(key(row)).or_default() += 1;
+    }
+    for count in quota.values_mut() {
+        *count = ((*count * take) as f64 / n.max(1) as f64).round() as usize;
+    }
+    let mut taken = Vec::with_capacity(take);
+    let mut used: HashMap<&str, usize> = HashMap::new();
+    for group in order {
+        if taken.len() + group.len() > take {
+            continue;
+        }
+        let mut wanted: HashMap<&str, usize> = HashMap::new();
+        group.iter().for_each(|&row| *wanted.entry(key(row)).or_default() += 1);
+        let fits = wanted
+            .iter()
+            .all(|(label, &count)| used.get(label).copied().unwrap_or(0) + count <= quota[label]);
+        if fits {
+            wanted
+                .iter()
+                .for_each(|(label, &count)| *used.entry(label).or_default() += count);
+            taken.extend(group);
+        }
+    }
+    taken.sort_unstable();
+    let mut is_taken = vec![false; n];
+    taken.iter().for_each(|&i| is_taken[i] = true);
+    let rest = (0..n).filter(|&i| !is_taken[i]).collect();
+    (taken, rest)
+}
+
 /// `take` of the row indices `0..labels.len()`, drawn with `rng` and stratified by label (each
 /// label keeps its share, rounded, at least one row when it has any); the rest follow. Returns
 /// (taken, rest), each in source order.
@@ -377,5 +431,24 @@ mod tests {
         assert!(taken.iter().any(|&i| rare[i] == "b"));
         let (all, none) = stratified_split(&rare, 500, false, &mut Rng::new(1, 0));
         assert_eq!((all.len(), none.len()), (100, 0));
+    }
+
+    #[test]
+    fn grouped_split_keeps_groups_whole_and_label_shares() {
+        // 100 rows, 80 "a" and 20 "b", in groups of two rows of one label
+        let labels = labels(&[("a", 80), ("b", 20)]);
+        let groups: Vec<usize> = (0..100).map(|row| row / 2 * 2).collect();
+        let (taken, rest) = grouped_split(&labels, &groups, 10, true, &mut Rng::new(3, 0));
+        assert_eq!((taken.len(), rest.len()), (10, 90));
+        assert_eq!(taken.iter().filter(|&&i| labels[i] == "b").count(), 2);
+        for &row in &taken {
+            assert!(taken.contains(&(row ^ 1)), "row {row}'s group is split");
+        }
+        let (again, _) = grouped_split(&labels, &groups, 10, true, &mut Rng::new(3, 0));
+        assert_eq!(taken, again);
+        // a group larger than what is wanted is not taken; nothing fits, nothing is taken
+        let one_group = vec![0; 100];
+        let (taken, rest) = grouped_split(&labels, &one_group, 10, false, &mut Rng::new(3, 0));
+        assert_eq!((taken.len(), rest.len()), (0, 100));
     }
 }

@@ -15,11 +15,13 @@ mod task;
 mod trainer;
 
 pub use adam::Adam;
-pub use data::{DataSource, LabelledRows, infer_kind, infer_kind_of, positive_label, read_labelled, stratified_split};
+pub use data::{
+    DataSource, LabelledRows, grouped_split, infer_kind, infer_kind_of, positive_label, read_labelled, stratified_split,
+};
 pub use dictionary::Dictionary;
 pub use error::{Result, TrainError};
 pub use evaluate::evaluate;
-pub use novelty::{KmerIndex, NOVEL_BELOW, NOVELTY_K};
+pub use novelty::{KmerIndex, NOVEL_BELOW, NOVELTY_K, homology_groups};
 pub use objective::ValidationScore;
 pub use rng::{Rng, Stream};
 pub use trainer::{Datasets, Progress, TrainSpec, train};

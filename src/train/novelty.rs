@@ -70,6 +70,51 @@ impl KmerIndex {
     }
 }
 
+/// K-mers held by more rows than this are passed over when grouping (low-complexity stretches
+/// such as `AAAAA` would otherwise link unrelated rows and cost quadratic time).
+const MAX_ROWS_PER_KMER: usize = 1000;
+
+/// The group of each of `sequences`: rows are linked when one shares at least [`NOVEL_BELOW`] of
+/// its distinct k-mers with the other, and groups are the linked rows, transitively (so a
+/// validation split that keeps groups whole holds only rows novel to its training rows).
+/// Groups are numbered by their first row.
+pub fn homology_groups(sequences: &[String], k: usize) -> Vec<usize> {
+    let index = KmerIndex::new(sequences.iter().map(String::as_str), k);
+    let mut parent: Vec<usize> = (0..sequences.len()).collect();
+    let mut shared: HashMap<u32, u32> = HashMap::new();
+    for (row, sequence) in sequences.iter().enumerate() {
+        let kmers = distinct_kmers(sequence, index.k);
+        shared.clear();
+        for kmer in &kmers {
+            let rows = index.rows_by_kmer.get(kmer).map_or(&[][..], Vec::as_slice);
+            if rows.len() <= MAX_ROWS_PER_KMER {
+                rows.iter().for_each(|&other| *shared.entry(other).or_default() += 1);
+            }
+        }
+        for (&other, &count) in &shared {
+            if f64::from(count) >= NOVEL_BELOW * kmers.len() as f64 {
+                union(&mut parent, row, other as usize);
+            }
+        }
+    }
+    (0..sequences.len()).map(|row| find(&mut parent, row)).collect()
+}
+
+/// The root of `row`'s set, halving the path on the way.
+fn find(parent: &mut [usize], mut row: usize) -> usize {
+    while parent[row] != row {
+        parent[row] = parent[parent[row]];
+        row = parent[row];
+    }
+    row
+}
+
+/// Joins the sets of `a` and `b` under the smaller root (so a group is named by its first row).
+fn union(parent: &mut [usize], a: usize, b: usize) {
+    let (a, b) = (find(parent, a), find(parent, b));
+    parent[a.max(b)] = a.min(b);
+}
+
 /// The distinct k-mers of `sequence` (`k` ≤ 7), upper-cased, each packed into a `u64`; the whole
 /// sequence when shorter than `k`.
 fn distinct_kmers(sequence: &str, k: usize) -> HashSet<u64> {
@@ -114,5 +159,21 @@ mod tests {
         assert_eq!(short.max_shared(""), 0.0);
         // novel: under 30 % with every row
         assert_eq!(index.novel(["ACDEFGHIKL", "WWWWWWWACDEFW", "YYYYYYYYYY"]), vec![1, 2]);
+    }
+
+    #[test]
+    fn rows_sharing_kmers_are_grouped_transitively() {
+        let rows: Vec<String> = [
+            "ACDEFGHIKL", // 0
+            "WWWWWWWWWW", // 1
+            "CDEFGHIKLM", // 2: shares 5 of 6 with 0
+            "GHIKLMNPQR", // 3: 2 of 6 (33 %) with 2 but 1 of 6 with 0: joins 0's group through 2
+            "YYYYYYYYYY", // 4
+            "wwwwwwwwww", // 5: 1's twin (case ignored)
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(homology_groups(&rows, NOVELTY_K), vec![0, 1, 0, 0, 4, 1]);
+        assert_eq!(homology_groups(&[], NOVELTY_K), Vec::<usize>::new());
     }
 }

@@ -14,10 +14,11 @@ use std::time::Instant;
 
 use super::adam::Adam;
 use super::checkpoint::{CheckpointInfo, State, load_checkpoint, remove_checkpoint, save_checkpoint};
-use super::data::{LabelledRows, stratified_split};
+use super::data::{LabelledRows, grouped_split, stratified_split};
 use super::dictionary::Dictionary;
 use super::error::{Result, TrainError};
 use super::evaluate::evaluate;
+use super::novelty::{NOVELTY_K, homology_groups};
 use super::objective::{ValidationScore, objective};
 use super::residue;
 use super::rng::{Rng, Stream};
@@ -406,10 +407,20 @@ fn split(data: &Datasets, spec: &TrainSpec, kind: Kind) -> Result<Splits> {
         ));
     }
     let n_valid = ((pool.len() as f64 * hyper.valid_fraction).round() as usize).clamp(1, pool.len() - 1);
+    // homology-aware: rows linked by shared 5-mers stay on one side, so that the validation rows
+    // are new to the training rows and early stopping picks the epoch that generalises
+    let groups = homology_groups(&pool.sequences, NOVELTY_K);
     let mut rng = Rng::stream(hyper.seed, Stream::ValidationSplit);
-    let (valid, train) = stratified_split(&pool.labels, n_valid, stratify, &mut rng);
+    let (mut valid, mut train) = grouped_split(&pool.labels, &groups, n_valid, stratify, &mut rng);
+    let mut how = "homology-aware";
+    if valid.is_empty() {
+        // no group is small enough: a plain random share
+        let mut rng = Rng::stream(hyper.seed, Stream::ValidationSplit);
+        (valid, train) = stratified_split(&pool.labels, n_valid, stratify, &mut rng);
+        how = "random; no group of related rows was small enough";
+    }
     Ok(Splits {
-        valid_source: format!("{} of {}", valid.len(), all.source),
+        valid_source: format!("{} of {} ({how})", valid.len(), all.source),
         valid: pool.select(&valid),
         train: pool.select(&train),
     })
