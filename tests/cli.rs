@@ -309,16 +309,21 @@ fn a_predictor_trained_on_real_data_becomes_a_sql_function() {
     );
 
     // eval agrees with the manifest's test metrics
-    let json = ok(&[
-        "eval",
-        "--predictor",
-        arg(&out),
-        "--data",
-        arg(&labelled("toxicity_test.csv")),
-        "--format",
-        "json",
-    ]);
-    let eval: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let test = labelled("toxicity_test.csv");
+    let eval_json = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "eval",
+            "--predictor",
+            arg(&out),
+            "--data",
+            arg(&test),
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&ok(&args)).expect("JSON")
+    };
+    let eval = eval_json(&[]);
     assert_eq!(eval["metrics"]["n"], 60.0);
     // the novel subset, against the training file the manifest names: its size, and its own n
     let novel = &eval["novel"];
@@ -331,18 +336,7 @@ fn a_predictor_trained_on_real_data_becomes_a_sql_function() {
     assert!(novel_rows > 0 && novel_rows < 60, "{novel}");
     assert_eq!(novel["metrics"]["n"].as_f64(), Some(novel_rows as f64), "{novel}");
     // against the test rows themselves nothing is novel
-    let json = ok(&[
-        "eval",
-        "--predictor",
-        arg(&out),
-        "--data",
-        arg(&labelled("toxicity_test.csv")),
-        "--train",
-        arg(&labelled("toxicity_test.csv")),
-        "--format",
-        "json",
-    ]);
-    let itself: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let itself = eval_json(&["--train", arg(&test)]);
     assert_eq!(itself["novel"]["rows"], 0, "{itself}");
     assert!(itself["novel"]["metrics"].is_null(), "{itself}");
     let auroc = eval["metrics"]["auroc"].as_f64().expect("auroc");

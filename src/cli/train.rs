@@ -10,7 +10,8 @@ use r2dl::predictor::metrics::Metrics;
 use r2dl::predictor::{HyperParameters, Predictor, is_function_name};
 use r2dl::runtime::{run_on_compute_pool, shared_model};
 use r2dl::train::{
-    DataSource, Datasets, KmerIndex, NOVEL_BELOW, NOVELTY_K, Progress, TrainSpec, evaluate, read_labelled, train,
+    DataSource, Datasets, KmerIndex, NOVEL_BELOW, NOVELTY_K, Progress, TrainSpec, evaluate_subsets, read_labelled,
+    train,
 };
 
 use super::output::Printer;
@@ -189,14 +190,13 @@ pub async fn run_eval(args: EvalArgs) -> Result<(), CliError> {
         None => None,
     };
     let model = shared_model(&args.model.spec())?;
-    let metrics = run_on_compute_pool(|| evaluate(&predictor, &model, &rows))?;
-    let novel_metrics = match &novel {
-        Some(picked) if !picked.is_empty() => {
-            let subset = rows.select(picked);
-            Some(run_on_compute_pool(|| evaluate(&predictor, &model, &subset))?)
-        }
-        _ => None,
-    };
+    // one pass of the model scores all rows and the novel ones
+    let all: Vec<usize> = (0..rows.len()).collect();
+    let mut subsets: Vec<&[usize]> = vec![&all];
+    subsets.extend(novel.as_deref().filter(|picked| !picked.is_empty()));
+    let mut scores = run_on_compute_pool(|| evaluate_subsets(&predictor, &model, &rows, &subsets))?.into_iter();
+    let metrics = scores.next().unwrap_or_default();
+    let novel_metrics = scores.next();
     let name = &predictor.manifest.name;
     let mut out = Printer::new();
     let share = format!("under {:.0} % of their {NOVELTY_K}-mers", NOVEL_BELOW * 100.0);

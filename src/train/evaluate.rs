@@ -10,11 +10,29 @@ use crate::predictor::{Kind, Predictor, UNLABELLED, sov};
 /// with each class's precision and recall) or Spearman, Pearson, R², RMSE (regression) of
 /// `predictor` on `rows`, run by `model` (the base model; the predictor's Θ is applied here).
 pub fn evaluate(predictor: &Predictor, model: &ReprogrammedModel, rows: &LabelledRows) -> Result<Metrics> {
+    let all: Vec<usize> = (0..rows.len()).collect();
+    Ok(evaluate_subsets(predictor, model, rows, &[&all])?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// The metrics of [`evaluate`] on each of `subsets` (row indices of `rows`), from one pass of
+/// the model over all rows.
+pub fn evaluate_subsets(
+    predictor: &Predictor,
+    model: &ReprogrammedModel,
+    rows: &LabelledRows,
+    subsets: &[&[usize]],
+) -> Result<Vec<Metrics>> {
     predictor.check_base_model(model)?;
     let manifest = &predictor.manifest;
     let reprogrammed = model.with_theta(&predictor.theta)?;
     if manifest.kind == Kind::Residue {
-        return evaluate_residues(predictor, &reprogrammed, rows);
+        let scored = score_residues(predictor, &reprogrammed, rows)?;
+        return Ok(subsets
+            .iter()
+            .map(|subset| residue_metrics(&scored, subset, &manifest.labels))
+            .collect());
     }
     let predictions = predictor.predict(
         &reprogrammed,
@@ -30,7 +48,11 @@ pub fn evaluate(predictor: &Predictor, model: &ReprogrammedModel, rows: &Labelle
             }
         }
         let predicted: Vec<f64> = predictions.values.iter().map(|&v| f64::from(v)).collect();
-        return Ok(metrics::regression(&truth, &predicted));
+        let pick = |values: &[f64], subset: &[usize]| subset.iter().map(|&i| values[i]).collect::<Vec<_>>();
+        return Ok(subsets
+            .iter()
+            .map(|subset| metrics::regression(&pick(&truth, subset), &pick(&predicted, subset)))
+            .collect());
     }
     let classes = manifest.labels.len();
     let mut truth = Vec::with_capacity(rows.len());
@@ -46,26 +68,42 @@ pub fn evaluate(predictor: &Predictor, model: &ReprogrammedModel, rows: &Labelle
         })?;
         truth.push(class);
     }
-    let predicted: Vec<usize> = predictions
-        .values
-        .chunks_exact(classes)
-        .map(|p| (0..classes).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0))
-        .collect();
-    let probabilities: Vec<f64> = predictions.values.iter().map(|&v| f64::from(v)).collect();
-    Ok(metrics::classification(
-        &truth,
-        &predicted,
-        &probabilities,
-        classes,
-        manifest.positive_index(),
-    ))
+    let outputs: Vec<&[f32]> = predictions.values.chunks_exact(classes).collect();
+    let score = |subset: &[usize]| {
+        let truth: Vec<usize> = subset.iter().map(|&i| truth[i]).collect();
+        let predicted: Vec<usize> = subset.iter().map(|&i| argmax(outputs[i])).collect();
+        let probabilities: Vec<f64> = subset
+            .iter()
+            .flat_map(|&i| outputs[i].iter().map(|&v| f64::from(v)))
+            .collect();
+        metrics::classification(&truth, &predicted, &probabilities, classes, manifest.positive_index())
+    };
+    Ok(subsets.iter().map(|subset| score(subset)).collect())
 }
 
-/// Per-residue metrics over every labelled residue of `rows`: accuracy (Q3 for three classes),
-/// MCC, macro F1 and AUROC, log loss, each class's precision and recall, the segment overlap
-/// score SOV99 (0–1, averaged over sequences; see [`sov`]) and how many residues and sequences
-/// were scored.
-fn evaluate_residues(predictor: &Predictor, model: &ReprogrammedModel, rows: &LabelledRows) -> Result<Metrics> {
+/// The index of the largest value (0 when empty).
+fn argmax(values: &[f32]) -> usize {
+    (0..values.len())
+        .max_by(|&a, &b| values[a].total_cmp(&values[b]))
+        .unwrap_or(0)
+}
+
+/// One sequence of a per-residue task, scored: its labelled residues' classes, predicted
+/// classes and probabilities, and its SOV99 (when defined).
+struct ScoredSequence {
+    truth: Vec<usize>,
+    predicted: Vec<usize>,
+    probabilities: Vec<f64>,
+    sov: Option<f64>,
+}
+
+/// Every sequence of a per-residue task scored from one pass of the model; a label string that
+/// does not fit its sequence, or uses another class, is an error naming the record.
+fn score_residues(
+    predictor: &Predictor,
+    model: &ReprogrammedModel,
+    rows: &LabelledRows,
+) -> Result<Vec<ScoredSequence>> {
     let labels = &predictor.manifest.labels;
     let classes = labels.len();
     let outputs = predictor.predict_residues(
@@ -73,9 +111,8 @@ fn evaluate_residues(predictor: &Predictor, model: &ReprogrammedModel, rows: &La
         rows.sequences.iter().map(|s| Some(s.as_str())),
         InvalidResidue::Error,
     )?;
-    let (mut truth, mut predicted, mut probabilities) = (Vec::new(), Vec::new(), Vec::new());
-    // SOV99 per sequence over class indices (u8::MAX = unlabelled), averaged over sequences
-    let (mut sov_sum, mut sov_sequences) = (0.0, 0usize);
+    let mut scored = Vec::with_capacity(rows.len());
+    // SOV99 per sequence over class indices (u8::MAX = unlabelled)
     let (mut observed_classes, mut predicted_classes) = (Vec::new(), Vec::new());
     for (i, (label, row)) in rows.labels.iter().zip(&outputs.rows).enumerate() {
         let row = row.as_deref().unwrap_or_default();
@@ -89,10 +126,16 @@ fn evaluate_residues(predictor: &Predictor, model: &ReprogrammedModel, rows: &La
                 ),
             ));
         }
+        let mut sequence = ScoredSequence {
+            truth: Vec::new(),
+            predicted: Vec::new(),
+            probabilities: Vec::new(),
+            sov: None,
+        };
         observed_classes.clear();
         predicted_classes.clear();
         for (c, p) in label.chars().zip(row.chunks_exact(classes)) {
-            let best = (0..classes).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
+            let best = argmax(p);
             predicted_classes.push(u8::try_from(best).unwrap_or(u8::MAX));
             if c == UNLABELLED {
                 observed_classes.push(u8::MAX);
@@ -108,22 +151,35 @@ fn evaluate_residues(predictor: &Predictor, model: &ReprogrammedModel, rows: &La
                     )
                 })?;
             observed_classes.push(u8::try_from(class).unwrap_or(u8::MAX));
-            truth.push(class);
-            predicted.push(best);
-            probabilities.extend(p.iter().map(|&v| f64::from(v)));
+            sequence.truth.push(class);
+            sequence.predicted.push(best);
+            sequence.probabilities.extend(p.iter().map(|&v| f64::from(v)));
         }
-        if let Some(score) = sov::sov99(&observed_classes, &predicted_classes, u8::MAX) {
-            sov_sum += score;
-            sov_sequences += 1;
+        // class indices past u8 would alias the unlabelled code; residue predictors have a handful
+        if classes < usize::from(u8::MAX) {
+            sequence.sov = sov::sov99(&observed_classes, &predicted_classes, u8::MAX);
         }
+        scored.push(sequence);
     }
-    let mut out = metrics::classification(&truth, &predicted, &probabilities, classes, None);
+    Ok(scored)
+}
+
+/// Per-residue metrics over every labelled residue of the sequences `subset`: accuracy (Q3 for
+/// three classes), MCC, macro F1 and AUROC, log loss, each class's precision and recall, the
+/// segment overlap score SOV99 (0–1, averaged over sequences; see [`sov`]) and how many residues
+/// and sequences were scored.
+fn residue_metrics(scored: &[ScoredSequence], subset: &[usize], labels: &[String]) -> Metrics {
+    let picked = || subset.iter().map(|&i| &scored[i]);
+    let truth: Vec<usize> = picked().flat_map(|s| s.truth.iter().copied()).collect();
+    let predicted: Vec<usize> = picked().flat_map(|s| s.predicted.iter().copied()).collect();
+    let probabilities: Vec<f64> = picked().flat_map(|s| s.probabilities.iter().copied()).collect();
+    let sovs: Vec<f64> = picked().filter_map(|s| s.sov).collect();
+    let mut out = metrics::classification(&truth, &predicted, &probabilities, labels.len(), None);
     out.extend(metrics::per_class(&truth, &predicted, labels));
-    // class indices past u8 would alias the unlabelled code; residue predictors have a handful
-    if classes < usize::from(u8::MAX) && sov_sequences > 0 {
-        out.insert("sov".into(), sov_sum / sov_sequences as f64);
+    if !sovs.is_empty() {
+        out.insert("sov".into(), sovs.iter().sum::<f64>() / sovs.len() as f64);
     }
     out.insert("residues".into(), truth.len() as f64);
-    out.insert("sequences".into(), rows.len() as f64);
-    Ok(out)
+    out.insert("sequences".into(), subset.len() as f64);
+    out
 }

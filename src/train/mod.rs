@@ -20,7 +20,7 @@ pub use data::{
 };
 pub use dictionary::Dictionary;
 pub use error::{Result, TrainError};
-pub use evaluate::evaluate;
+pub use evaluate::{evaluate, evaluate_subsets};
 pub use novelty::{KmerIndex, NOVEL_BELOW, NOVELTY_K, homology_groups};
 pub use objective::ValidationScore;
 pub use rng::{Rng, Stream};

@@ -133,8 +133,6 @@ struct Trainer<'a> {
     valid: LabelledRows,
     test: Option<&'a LabelledRows>,
     dictionary: Dictionary,
-    /// |V_S|, the English vocabulary Θ maps onto.
-    vocab_size: usize,
     manifest: Manifest,
     state: State,
     info: CheckpointInfo,
@@ -207,7 +205,6 @@ impl<'a> Trainer<'a> {
             valid: splits.valid,
             test: data.test.as_ref(),
             dictionary,
-            vocab_size: model.encoder().config().vocab_size,
             manifest,
             state,
             info,
@@ -244,7 +241,7 @@ impl<'a> Trainer<'a> {
                 loss: loss_sum / (step + 1) as f64,
             });
         }
-        let theta = recode(&self.dictionary, &self.state.v_t, hyper.k, self.vocab_size)?;
+        let theta = self.recode()?;
         self.state.v_t = self.dictionary.reconstruct(&theta);
         let candidate = Predictor {
             manifest: self.manifest.clone(),
@@ -327,11 +324,15 @@ impl<'a> Trainer<'a> {
         }
         self.info.steps += 1;
         if self.info.steps.is_multiple_of(hyper.recode_every) {
-            state.v_t = self
-                .dictionary
-                .reconstruct(&recode(&self.dictionary, &state.v_t, hyper.k, self.vocab_size)?);
+            self.state.v_t = self.dictionary.reconstruct(&self.recode()?);
         }
         Ok(Some(loss))
+    }
+
+    /// Θ from the current V_T by OMP (`k` non-zeros per row over V_S).
+    fn recode(&self) -> Result<Theta> {
+        let rows = self.dictionary.code(&self.state.v_t, self.spec.hyper.k);
+        Ok(Theta::from_rows(rows, self.model.encoder().config().vocab_size)?)
     }
 
     /// The best predictor with its training log and validation (and test) metrics, saved; the
@@ -518,11 +519,6 @@ fn crop(tokens: usize, max_length: usize, rng: &mut Rng) -> (usize, usize) {
     } else {
         (0, tokens)
     }
-}
-
-/// Θ from V_T by OMP.
-fn recode(dictionary: &Dictionary, v_t: &[f32], k: usize, vocab: usize) -> Result<Theta> {
-    Ok(Theta::from_rows(dictionary.code(v_t, k), vocab)?)
 }
 
 #[cfg(test)]

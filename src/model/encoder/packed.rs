@@ -433,7 +433,7 @@ impl PackedEncoder {
     }
 
     /// Scaled dot-product attention of each sequence with itself, all heads, after adding the
-    /// Q, K, V biases to `qkv` in place (none if `qkv_bias` is empty); sequences run in parallel,
+    /// Q, K, V biases to `qkv` in place; sequences run in parallel,
     /// each on its own rows of `qkv` and `context`.
     pub(super) fn attention(&self, qkv: &mut [f32], qkv_bias: &[f32], context: &mut [f32], lengths: &[usize]) {
         let d = self.hidden;
@@ -448,9 +448,7 @@ impl PackedEncoder {
             (qkv_rest, context_rest) = (qkv_after, context_after);
         }
         jobs.into_par_iter().for_each(|(n, qkv, out)| {
-            if !qkv_bias.is_empty() {
-                add_bias(qkv, qkv_bias);
-            }
+            add_bias(qkv, qkv_bias);
             let qkv = &*qkv;
             let mut scores = vec![0f32; n * n];
             let mut inverse_sums = Vec::with_capacity(n);
