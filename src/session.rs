@@ -21,7 +21,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use crate::datasource::{FASTA_EXTENSIONS, FastaFormatFactory, FastaScanFunction, LimitedScanBatches};
 use crate::predictor::{Catalog, PredictorError, catalog_dirs};
 use crate::runtime::ModelSpec;
-use crate::udf::{EmbedFunction, ModelQueryPlanner, PredictFunction};
+use crate::udf::{BrokenPredictorFunction, EmbedFunction, ModelQueryPlanner, PredictFunction};
 
 /// What r2dl adds to a session, and with which model and predictors.
 ///
@@ -95,6 +95,9 @@ impl R2dl {
             if let Some(sibling) = PredictFunction::sibling(entry, self.model.clone()) {
                 functions.push(Arc::new(ScalarUDF::from(sibling)));
             }
+        }
+        for entry in catalog.broken() {
+            functions.push(Arc::new(ScalarUDF::from(BrokenPredictorFunction::new(entry))));
         }
         functions.push(Arc::new(ScalarUDF::from(EmbedFunction::new(
             self.model.clone(),

@@ -244,6 +244,22 @@ fn fetch_model_downloads_and_verifies_and_a_damaged_model_says_how_to_fix_it() {
         err.contains("expected 53aa5117") && err.contains("r2dl fetch-model"),
         "{err}"
     );
+
+    // so does an edited config or vocabulary, with the weights intact again
+    let fetched_again = || {
+        std::fs::remove_dir_all(&dir).expect("remove");
+        assert!(run(&["fetch-model"]).status.success());
+    };
+    for file in ["config.json", "tokenizer.json"] {
+        fetched_again();
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).expect("read") + " ";
+        std::fs::write(&path, text).expect("write");
+        let out = run(&["sql", "SELECT embed('MKT') IS NULL AS missing"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "an edited {file} must not load");
+        assert!(err.contains(file) && err.contains("r2dl fetch-model"), "{err}");
+    }
 }
 
 /// The path of `p` as a `&str` argument.

@@ -34,6 +34,8 @@ async fn functions_sharing_a_theta_share_one_encoder_pass() {
         hyper: HyperParameters {
             epochs: 1,
             batch_size: 4,
+            // the tiny model is 8 wide: OMP takes at most 8 atoms
+            k: 4,
             ..Default::default()
         },
         out: udfs.path().join("tiny"),

@@ -2,7 +2,6 @@
 //! sugar over `SELECT id, predict_toxicity(sequence) AS toxicity, … FROM 'proteome.fasta'`, with a
 //! progress bar, written as Parquet that pyarrow, DuckDB and polars read as is.
 
-use std::fs::File;
 use std::io::IsTerminal;
 
 use datafusion::arrow::array::{Array, AsArray};
@@ -15,6 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use r2dl::predictor::Kind;
 
+use super::output_file::OutputFile;
 use super::sql::session;
 use super::{AnnotateArgs, CliError};
 
@@ -45,7 +45,7 @@ pub async fn run(args: AnnotateArgs) -> Result<(), CliError> {
     let plan = ctx.state().create_logical_plan(&sql).await?;
     let df = ctx.execute_logical_plan(plan).await?;
     let mut stream = df.execute_stream().await?;
-    let file = File::create(&args.output).map_err(CliError::Output)?;
+    let (output, file) = OutputFile::create(&args.output)?;
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
@@ -59,6 +59,7 @@ pub async fn run(args: AnnotateArgs) -> Result<(), CliError> {
         writer.write(&batch).map_err(|e| CliError::DataFusion(e.into()))?;
     }
     writer.close().map_err(|e| CliError::DataFusion(e.into()))?;
+    output.commit()?;
     bar.finish_and_clear();
     eprintln!("wrote {rows} annotated sequences to {}", args.output.display());
     Ok(())
@@ -84,6 +85,16 @@ fn annotation_sql(args: &AnnotateArgs) -> Result<String, CliError> {
     let mut columns = vec!["id".to_string()];
     let mut labels = Vec::new();
     for name in &names {
+        if let Some(broken) = catalog.broken().iter().find(|b| b.name == *name) {
+            return Err(CliError::Usage {
+                message: format!(
+                    "the predictor folder {} is broken: {}",
+                    broken.dir.display(),
+                    broken.error
+                ),
+                hint: "retrain it, or move the folder out of the udfs/ search path",
+            });
+        }
         let Some(entry) = catalog.get(name) else {
             let known: Vec<&str> = catalog.entries().iter().map(|e| e.manifest.name.as_str()).collect();
             return Err(CliError::Usage {

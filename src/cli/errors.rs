@@ -30,6 +30,14 @@ pub enum CliError {
     /// Reading or checking a predictor.
     #[error(transparent)]
     Predictor(#[from] r2dl::predictor::PredictorError),
+    /// Writing an output file.
+    #[error("cannot write '{}': {source}", path.display())]
+    Write {
+        /// The file asked for.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: io::Error,
+    },
     /// Writing results to standard output.
     #[error("cannot write output: {0}")]
     Output(#[source] io::Error),

@@ -20,10 +20,16 @@ pub async fn run(args: InfoArgs) -> Result<(), CliError> {
             .iter()
             .map(|e| serde_json::json!({ "function": format!("predict_{}", e.manifest.name), "dir": e.dir, "manifest": e.manifest }))
             .collect();
+        let broken: Vec<_> = catalog
+            .broken()
+            .iter()
+            .map(|b| serde_json::json!({ "function": format!("predict_{}", b.name), "dir": b.dir, "error": b.error }))
+            .collect();
         let doc = serde_json::json!({
             "model": { "dir": dir, "hidden_size": config.hidden_size, "layers": config.num_hidden_layers, "vocab_size": config.vocab_size },
             "device": spec.device_name(),
             "predictors": predictors,
+            "broken": broken,
         });
         out.line(format_args!("{doc}"));
         return out.finish();
@@ -43,6 +49,14 @@ pub async fn run(args: InfoArgs) -> Result<(), CliError> {
     ));
     for entry in catalog.entries() {
         print_predictor(&mut out, entry);
+    }
+    for broken in catalog.broken() {
+        out.line(format_args!(
+            "  predict_{}  BROKEN, fails when called: {}  [{}]",
+            broken.name,
+            broken.error,
+            broken.dir.display()
+        ));
     }
     out.finish()
 }

@@ -5,6 +5,7 @@ mod embed;
 mod errors;
 mod info;
 mod output;
+mod output_file;
 mod sql;
 mod train;
 
@@ -246,12 +247,12 @@ pub struct EmbedArgs {
 /// How queries are executed.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SessionArgs {
-    /// Parallel partitions for scans and operators (default: the number of cores).
-    #[arg(long, value_name = "N")]
-    partitions: Option<usize>,
-    /// Rows per record batch.
-    #[arg(long, value_name = "N")]
-    batch_size: Option<usize>,
+    /// Parallel partitions for scans and operators, 1 to 256 (default: the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    partitions: Option<u16>,
+    /// Rows per record batch, 1 to 1,048,576.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1 << 20))]
+    batch_size: Option<u32>,
 }
 
 /// Arguments of `r2dl sql`.
@@ -280,11 +281,11 @@ pub struct SqlArgs {
 /// Runs the command that `cli` names.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Sql(args) => sql::run(args).await,
-        Command::Embed(args) => embed::run(args).await,
+        Command::Sql(args) => until_signalled(sql::run(args)).await,
+        Command::Embed(args) => until_signalled(embed::run(args)).await,
         Command::Train(args) => train::run_train(*args).await,
         Command::Eval(args) => train::run_eval(args).await,
-        Command::Annotate(args) => annotate::run(args).await,
+        Command::Annotate(args) => until_signalled(annotate::run(args)).await,
         Command::Info(args) => info::run(args).await,
         Command::FetchModel => {
             let dir = r2dl::runtime::default_model_dir();
@@ -294,4 +295,28 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             out.finish()
         }
     }
+}
+
+/// Runs a command that writes files; SIGINT or SIGTERM meanwhile removes its unfinished output
+/// files (see [`output_file`]) and ends the process with 128 + the signal's number. A watcher
+/// task does this, because a command's poll may compute for long without yielding.
+async fn until_signalled(command: impl Future<Output = Result<(), CliError>>) -> Result<(), CliError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut interrupt), Ok(mut terminate)) =
+            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        {
+            tokio::spawn(async move {
+                let (name, code) = tokio::select! {
+                    _ = interrupt.recv() => ("SIGINT", 130),
+                    _ = terminate.recv() => ("SIGTERM", 143),
+                };
+                output_file::remove_partial_files();
+                eprintln!("error: interrupted by {name}; no output file was left behind");
+                std::process::exit(code);
+            });
+        }
+    }
+    command.await
 }

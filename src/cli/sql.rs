@@ -9,7 +9,7 @@ use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::datasource::file_format::format_as_file_type;
-use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -17,6 +17,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use r2dl::datasource::{FastaFormatFactory, is_fasta_name};
 
 use super::output::{self, OutputFormat};
+use super::output_file::OutputFile;
 use super::{CliError, ModelArgs, SessionArgs, SqlArgs};
 
 /// Runs `r2dl sql`.
@@ -37,6 +38,7 @@ pub async fn run(args: SqlArgs) -> Result<(), CliError> {
     let last = statements.len() - 1;
     for (i, statement) in statements.into_iter().enumerate() {
         let plan = ctx.state().statement_to_plan(statement).await?;
+        let (plan, copy_output) = copy_to_partial_file(plan)?;
         let df = ctx.execute_logical_plan(plan).await?;
         if i == last
             && let Some(path) = &args.output
@@ -47,22 +49,47 @@ pub async fn run(args: SqlArgs) -> Result<(), CliError> {
             // Statements without a result (CREATE, SET, DROP…) print nothing.
             let printed = output::print(df.execute_stream().await?, format, &mut out).await;
             match printed.and_then(|()| out.flush().map_err(CliError::Output)) {
-                Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+                Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    // a COPY's count comes after its file is written whole
+                    return copy_output.map_or(Ok(()), OutputFile::commit);
+                }
                 other => other?,
             }
         }
+        if let Some(output) = copy_output {
+            output.commit()?;
+        }
     }
     Ok(())
+}
+
+/// `COPY … TO 'x.ext'` into one local file writes to an [`OutputFile`] instead, which the
+/// caller commits once the statement has run; other plans pass unchanged.
+fn copy_to_partial_file(plan: LogicalPlan) -> Result<(LogicalPlan, Option<OutputFile>), CliError> {
+    let LogicalPlan::Copy(mut copy) = plan else {
+        return Ok((plan, None));
+    };
+    let url = copy.output_url.as_str();
+    let one_local_file = copy.partition_by.is_empty()
+        && !url.contains("://")
+        && !url.ends_with('/')
+        && Path::new(url).extension().is_some();
+    if !one_local_file {
+        return Ok((LogicalPlan::Copy(copy), None));
+    }
+    let (output, _) = OutputFile::create(Path::new(url))?;
+    copy.output_url = output.partial().to_string_lossy().into_owned();
+    Ok((LogicalPlan::Copy(copy), Some(output)))
 }
 
 /// A session with r2dl's tables and functions, the model chosen by `model`.
 pub fn session(session: &SessionArgs, model: &ModelArgs) -> Result<SessionContext, CliError> {
     let mut config = SessionConfig::new().with_information_schema(true);
     if let Some(partitions) = session.partitions {
-        config = config.with_target_partitions(partitions.max(1));
+        config = config.with_target_partitions(usize::from(partitions));
     }
     if let Some(batch_size) = session.batch_size {
-        config = config.with_batch_size(batch_size.max(1));
+        config = config.with_batch_size(batch_size as usize);
     }
     Ok(model.r2dl().session_context(config)?)
 }
@@ -90,24 +117,34 @@ fn read_sql(args: &SqlArgs) -> Result<String, CliError> {
     }
 }
 
-/// Writes the result to one file whose extension names the format; returns the rows written.
+/// Writes the result to one file whose extension names the format, whole or not at all (see
+/// [`OutputFile`]); returns the rows written.
 pub async fn write_file(ctx: &SessionContext, df: DataFrame, path: &Path) -> Result<u64, CliError> {
+    let (output, _) = OutputFile::create(path)?;
+    let rows = write_result(ctx, df, path, output.partial()).await?;
+    output.commit()?;
+    Ok(rows)
+}
+
+/// Writes `df` to `partial`, in the format `path`'s extension names.
+async fn write_result(ctx: &SessionContext, df: DataFrame, path: &Path, partial: &Path) -> Result<u64, CliError> {
     let name = path.to_string_lossy();
+    let partial = partial.to_string_lossy();
     let options = DataFrameWriteOptions::new().with_single_file_output(true);
     let extension = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     let counts = match extension.as_str() {
-        "parquet" => df.write_parquet(&name, options, None).await?,
-        "csv" => df.write_csv(&name, options, None).await?,
-        "json" | "ndjson" => df.write_json(&name, options, None).await?,
+        "parquet" => df.write_parquet(&partial, options, None).await?,
+        "csv" => df.write_csv(&partial, options, None).await?,
+        "json" | "ndjson" => df.write_json(&partial, options, None).await?,
         _ if is_fasta_name(&name) && !name.ends_with("gz") => {
             let file_type = format_as_file_type(Arc::new(FastaFormatFactory::new(extension)));
             let single_file = HashMap::from([("single_file_output".to_string(), "true".to_string())]);
             let plan = LogicalPlanBuilder::copy_to(
                 df.into_unoptimized_plan(),
-                name.to_string(),
+                partial.to_string(),
                 file_type,
                 single_file,
                 vec![],

@@ -21,7 +21,10 @@ use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectSt
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use crate::fasta::{BoxRead, DEFAULT_BATCH_SIZE, FastaError, FastaReader, GZIP_MAGIC, count_newlines, decompress};
+use crate::fasta::{
+    BoxRead, DEFAULT_BATCH_SIZE, ExpectedLength, FastaError, FastaReader, GZIP_MAGIC, check_bgzf_end, count_newlines,
+    decompress,
+};
 
 /// Batches in flight between the parsing thread and the consumer of one file stream.
 const CHANNEL_DEPTH: usize = 2;
@@ -127,6 +130,8 @@ struct ScanPlan {
     limit: Option<usize>,
     /// `[start, end)` of the byte range, `None` for the whole file.
     range: Option<(u64, u64)>,
+    /// The file's size when the scan was planned.
+    size: u64,
     mmap: bool,
 }
 
@@ -141,6 +146,7 @@ impl FileOpener for FastaOpener {
                 .range
                 .as_ref()
                 .map(|r| (r.start.max(0) as u64, r.end.max(0) as u64)),
+            size: file.object_meta.size,
             mmap: self.mmap,
         };
         let location = file.object_meta.location.clone();
@@ -159,7 +165,7 @@ impl FileOpener for FastaOpener {
             let input = match result.payload {
                 GetResultPayload::File(mut file, path) => {
                     file.seek(SeekFrom::Start(offset))?;
-                    Input::File { file, path }
+                    Input::File { file, path, offset }
                 }
                 GetResultPayload::Stream(stream) => Input::Stream {
                     name: location.to_string(),
@@ -179,8 +185,12 @@ impl FileOpener for FastaOpener {
 
 /// Where a scan's bytes come from.
 enum Input {
-    /// A local file, positioned at the first byte to read.
-    File { file: File, path: std::path::PathBuf },
+    /// A local file, positioned at `offset`, the first byte to read.
+    File {
+        file: File,
+        path: std::path::PathBuf,
+        offset: u64,
+    },
     /// Any other object store.
     Stream { name: String, stream: BoxRead },
 }
@@ -216,15 +226,19 @@ fn scan(input: Input, plan: ScanPlan, tx: &mpsc::Sender<Result<RecordBatch>>) {
 
 fn open_reader(input: Input, plan: &ScanPlan) -> Result<Batches, FastaError> {
     let (name, read): (String, BoxRead) = match input {
-        Input::File { file, path } => {
+        Input::File { mut file, path, offset } => {
             let name = path.display().to_string();
             let at = |e| io_error(&name, e);
+            if offset == 0 {
+                check_bgzf_end(&mut file).map_err(at)?;
+            }
             if plan.mmap && is_plain_regular_file(&file, plan.range).map_err(at)? {
                 let (start, end) = plan.range.map_or((0, None), |(start, end)| (start, Some(end)));
                 let reader = FastaReader::mapped(file, name.as_str(), start, end).map_err(at)?;
                 return Ok(Box::new(configure(reader, plan)));
             }
-            (name, Box::new(file))
+            let expected = plan.size.saturating_sub(offset);
+            (name, Box::new(ExpectedLength::new(file, expected)))
         }
         Input::Stream { name, stream } => (name, stream),
     };

@@ -14,14 +14,21 @@ use crate::fasta::fasta_schema;
 
 /// Whether a file name ends in a FASTA extension, optionally followed by `.gz` or `.bgz`.
 pub fn is_fasta_name(name: &str) -> bool {
+    extension_of(name, &FASTA_EXTENSIONS, &[".gz", ".bgz"]).is_some()
+}
+
+/// Which of `extensions` the (case-insensitive) file name ends in, optionally followed by one
+/// of the `compressions` suffixes.
+pub(super) fn extension_of<'e>(name: &str, extensions: &[&'e str], compressions: &[&str]) -> Option<&'e str> {
     let name = name.to_ascii_lowercase();
-    let stem = [".gz", ".bgz"]
+    let stem = compressions
         .iter()
         .find_map(|suffix| name.strip_suffix(suffix))
         .unwrap_or(&name);
-    FASTA_EXTENSIONS
+    extensions
         .iter()
-        .any(|ext| stem.strip_suffix(ext).is_some_and(|rest| rest.ends_with('.')))
+        .find(|ext| stem.strip_suffix(**ext).is_some_and(|rest| rest.ends_with('.')))
+        .copied()
 }
 
 fn is_gzip_name(name: &str) -> bool {
@@ -51,8 +58,17 @@ pub fn fasta_table(location: &str) -> Result<Arc<dyn TableProvider>> {
             .map(|p| ListingTableUrl::parse(p.to_string_lossy()))
             .collect::<Result<Vec<_>>>()?
     } else {
-        if local && !location.contains(['*', '?', '[']) && !Path::new(location).exists() {
-            return plan_err!("no such file: '{location}'");
+        if local && !location.contains(['*', '?', '[']) {
+            match std::fs::metadata(location) {
+                Err(_) => return plan_err!("no such file: '{location}'"),
+                Ok(meta) if !meta.is_file() => {
+                    return plan_err!(
+                        "'{location}' is not a regular file (a pipe, socket or device): tables are read from files, \
+                         in byte ranges and possibly more than once; save the stream to a file first"
+                    );
+                }
+                Ok(_) => {}
+            }
         }
         vec![ListingTableUrl::parse(location)?]
     };

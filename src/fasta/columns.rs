@@ -45,6 +45,9 @@ impl Columns {
     /// Starts a record from a header line without its `>`; `known`: what the body scan saw of
     /// that line, if it did.
     pub(super) fn start_record(&mut self, header: &[u8], known: Option<HeaderLine>) -> Result<(), FastaErrorKind> {
+        if has_lone_cr(header) {
+            return Err(FastaErrorKind::LoneCarriageReturn);
+        }
         let (header, id_end) = match known {
             // The scan checked the bytes and found the first blank; with none at the start,
             // nothing needs trimming before the id.
@@ -88,6 +91,9 @@ impl Columns {
     pub(super) fn append_sequence(&mut self, line: &[u8]) -> Result<(), FastaErrorKind> {
         if !is_ascii(line) && std::str::from_utf8(line).is_err() {
             return Err(FastaErrorKind::InvalidUtf8("sequence"));
+        }
+        if has_lone_cr(line) {
+            return Err(FastaErrorKind::LoneCarriageReturn);
         }
         if self.wanted[SEQUENCE] {
             let values = &mut self.sequence.values;
@@ -184,4 +190,10 @@ impl Utf8Column {
         .map_err(FastaErrorKind::Arrow)?;
         Ok(Arc::new(array))
     }
+}
+
+/// Whether a line (without its `\n`) holds a `\r` anywhere but at its end, where CRLF files
+/// have one.
+fn has_lone_cr(line: &[u8]) -> bool {
+    memchr::memchr(b'\r', line).is_some_and(|i| i + 1 < line.len())
 }

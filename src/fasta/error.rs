@@ -41,6 +41,12 @@ pub enum FastaErrorKind {
         /// The start of the offending line, for the message.
         found: String,
     },
+    /// A carriage return inside a line: the file ends its lines with CR alone (classic Mac),
+    /// which would fold records into one.
+    #[error(
+        "a carriage return (\\r) inside a line: the file ends its lines with CR alone; convert them to \\n (e.g. `tr '\\r' '\\n'`)"
+    )]
+    LoneCarriageReturn,
     /// A header line with nothing (or only spaces) after the `>`.
     #[error("header line has an empty id")]
     EmptyId,

@@ -12,7 +12,7 @@ mod schema;
 mod writer;
 
 pub use error::{FastaError, FastaErrorKind, Location, count_newlines};
-pub use input::{BoxRead, GZIP_MAGIC, decompress, open};
+pub use input::{BoxRead, ExpectedLength, GZIP_MAGIC, check_bgzf_end, decompress, open};
 pub use reader::{DEFAULT_BATCH_SIZE, FastaReader};
 pub use schema::{DESCRIPTION, ID, SEQUENCE, fasta_schema};
 pub use writer::{FastaWriteError, FastaWriter};

@@ -22,12 +22,12 @@ pub enum ModelError {
     },
     /// `model.safetensors` is not the file it should be.
     #[error(
-        "model weights {path} have SHA-256 {actual}, expected {expected}; the file is damaged: delete it and {FETCH_HINT}"
+        "model file {path} has SHA-256 {actual}, expected {expected}; the file is damaged or edited: delete its folder and {FETCH_HINT}"
     )]
     Checksum {
-        /// The weights file.
+        /// The file (weights, config or vocabulary).
         path: PathBuf,
-        /// The checksum the default model must have.
+        /// The checksum the default model's file must have.
         expected: String,
         /// The checksum the file has.
         actual: String,

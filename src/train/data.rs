@@ -215,13 +215,18 @@ fn strings(batch: &RecordBatch, name: &str, source_name: &str) -> Result<Vec<Opt
         .collect())
 }
 
-/// What the labels say about the task: numbers with more than two values are a regression,
-/// two values a binary task, more text values a multi-class one.
+/// What the labels say about the task: two values are a binary task; more, mostly numbers, a
+/// regression (so one `NaN` or `NA` among numbers is an error naming its record, not a class);
+/// more text values a multi-class one.
 pub fn infer_kind(labels: &[String]) -> Kind {
     let mut distinct: Vec<&str> = labels.iter().map(String::as_str).collect();
     distinct.sort_unstable();
     distinct.dedup();
-    let numeric = labels.iter().all(|l| l.parse::<f64>().is_ok_and(f64::is_finite));
+    let numbers = labels
+        .iter()
+        .filter(|l| l.parse::<f64>().is_ok_and(f64::is_finite))
+        .count();
+    let numeric = numbers * 2 > labels.len();
     match distinct.len() {
         2 => Kind::Binary,
         _ if numeric => Kind::Regression,
@@ -392,6 +397,11 @@ mod tests {
             Kind::Regression
         );
         assert_eq!(infer_kind(&labels(&[("a", 1), ("b", 1), ("c", 1)])), Kind::Multiclass);
+        // one missing value among numbers is a regression whose bad record is reported, not 22 classes
+        assert_eq!(
+            infer_kind(&labels(&[("0.5", 1), ("0.25", 1), ("1e-3", 1), ("NaN", 1)])),
+            Kind::Regression
+        );
         let rows = |pairs: &[(&str, &str)]| LabelledRows {
             sequences: pairs.iter().map(|(s, _)| s.to_string()).collect(),
             labels: pairs.iter().map(|(_, l)| l.to_string()).collect(),

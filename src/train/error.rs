@@ -36,6 +36,16 @@ pub enum TrainError {
     /// A setting is unusable.
     #[error("{0}")]
     Settings(String),
+    /// The loss stopped being a number: the learning rates are too high for these data.
+    #[error("training diverged at epoch {epoch}, step {step}: the loss is {loss}; lower --lr and --head-lr")]
+    Diverged {
+        /// The epoch (1-based).
+        epoch: usize,
+        /// The step within the epoch (1-based).
+        step: usize,
+        /// The loss of that step.
+        loss: f64,
+    },
     /// Training was interrupted (Ctrl-C); it resumes from the last epoch's checkpoint.
     #[error("{}", interrupted_message(dir, *epochs_done))]
     Interrupted {

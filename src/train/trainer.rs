@@ -111,6 +111,51 @@ pub fn train(
     trainer.finish()
 }
 
+/// Hidden units of the output mapping at most (4,096 × d weights: 6 MB at d = 384).
+pub const MAX_HEAD_HIDDEN: usize = 4096;
+/// Sequences per optimiser step at most.
+pub const MAX_BATCH_SIZE: usize = 4096;
+
+/// Checks the settings before anything is allocated or trained: counts positive and bounded
+/// (`k` by the model width `dim`: OMP cannot use more atoms than dimensions), rates finite.
+fn check_settings(hyper: &HyperParameters, dim: usize) -> Result<()> {
+    let bounded = |name: &str, value: usize, least: usize, most: usize| {
+        if (least..=most).contains(&value) {
+            Ok(())
+        } else {
+            Err(TrainError::Settings(format!(
+                "{name} must be between {least} and {most}, not {value}"
+            )))
+        }
+    };
+    bounded("--epochs", hyper.epochs, 1, 1_000_000)?;
+    bounded("--batch-size", hyper.batch_size, 1, MAX_BATCH_SIZE)?;
+    bounded("--k", hyper.k, 1, dim)?;
+    bounded("--recode-every", hyper.recode_every, 1, usize::MAX)?;
+    bounded("--head-hidden", hyper.head_hidden, 0, MAX_HEAD_HIDDEN)?;
+    bounded("--max-length", hyper.max_length, 1, usize::MAX)?;
+    for (name, rate) in [("--lr", hyper.lr_theta), ("--head-lr", hyper.lr_head)] {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(TrainError::Settings(format!(
+                "{name} must be a positive number, not {rate}"
+            )));
+        }
+    }
+    if !(hyper.weight_decay.is_finite() && hyper.weight_decay >= 0.0) {
+        return Err(TrainError::Settings(format!(
+            "the weight decay must be a number ≥ 0, not {}",
+            hyper.weight_decay
+        )));
+    }
+    if !(hyper.valid_fraction > 0.0 && hyper.valid_fraction < 1.0) {
+        return Err(TrainError::Settings(format!(
+            "the validation share must be between 0 and 1, not {}",
+            hyper.valid_fraction
+        )));
+    }
+    Ok(())
+}
+
 /// The rows a run trains and validates on.
 struct Splits {
     /// Training rows (after `--limit`, less the held-out share).
@@ -148,11 +193,7 @@ impl<'a> Trainer<'a> {
     /// state (or the checkpoint's, when resuming).
     fn setup(model: &'a ReprogrammedModel, data: &'a Datasets, spec: &'a TrainSpec) -> Result<Self> {
         let hyper = &spec.hyper;
-        if hyper.batch_size == 0 || hyper.epochs == 0 || hyper.k == 0 || hyper.recode_every == 0 {
-            return Err(TrainError::Settings(
-                "epochs, batch size, k and recode-every must be positive".into(),
-            ));
-        }
+        check_settings(hyper, model.dim())?;
         let (encoder, base_table) = model.packed().ok_or_else(|| {
             TrainError::Settings("training runs on the CPU (the packed encoder); drop --device".into())
         })?;
@@ -235,6 +276,13 @@ impl<'a> Trainer<'a> {
             let Some(loss) = self.step(batch, &mut rng)? else {
                 continue;
             };
+            if !loss.is_finite() {
+                return Err(TrainError::Diverged {
+                    epoch,
+                    step: step + 1,
+                    loss,
+                });
+            }
             loss_sum += loss;
             report(Progress::Step {
                 epoch,

@@ -1,12 +1,14 @@
 //! SQL functions over the model: `embed(sequence [, predictor])` and `predict_<name>(sequence)`
 //! for every predictor of the catalog.
 
+mod broken;
 mod embed;
 mod planner;
 mod predict;
 mod theta_pass;
 
 use crate::options::invalid_residue_policy;
+pub use broken::BrokenPredictorFunction;
 pub use embed::EmbedFunction;
 pub use planner::{ModelQueryPlanner, calls_model};
 pub use predict::{PredictFunction, prediction_array, prediction_type};

@@ -122,6 +122,17 @@ impl BertEncoder {
         } else {
             "bert."
         };
+        let extra_layer = format!("{prefix}encoder.layer.{}.", config.num_hidden_layers);
+        if tensors.keys().any(|name| name.starts_with(&extra_layer)) {
+            return Err(ModelError::Format {
+                path: dir.join("config.json"),
+                message: format!(
+                    "num_hidden_layers is {}, but {} holds more layers: the config does not match the weights",
+                    config.num_hidden_layers,
+                    path.display()
+                ),
+            });
+        }
         let weights = Weights { tensors, prefix, path };
         let d = config.hidden_size;
         let eps = config.layer_norm_eps;

@@ -65,6 +65,7 @@ impl BertConfig {
             message,
         };
         let config: Self = serde_json::from_str(&text).map_err(|e| format(format!("not a BERT config: {e}")))?;
+        config.check_ranges().map_err(format)?;
         if config.hidden_size == 0
             || config.num_attention_heads == 0
             || !config.hidden_size.is_multiple_of(config.num_attention_heads)
@@ -94,8 +95,92 @@ impl BertConfig {
         Ok(config)
     }
 
+    /// Checks every size against a bound far above any BERT-family model, before anything is
+    /// allocated from it (so a damaged config is an error naming the field, not an abort), and
+    /// the LayerNorm epsilon for a small positive number.
+    fn check_ranges(&self) -> std::result::Result<(), String> {
+        for (field, value, most) in [
+            ("vocab_size", self.vocab_size, 1 << 24),
+            ("hidden_size", self.hidden_size, 1 << 16),
+            ("num_hidden_layers", self.num_hidden_layers, 1024),
+            ("num_attention_heads", self.num_attention_heads, 1024),
+            ("intermediate_size", self.intermediate_size, 1 << 18),
+            ("max_position_embeddings", self.max_position_embeddings, 1 << 20),
+            ("type_vocab_size", self.type_vocab_size, 1 << 16),
+        ] {
+            if value == 0 || value > most {
+                return Err(format!("{field} {value} is out of range (1 to {most})"));
+            }
+        }
+        let eps = self.layer_norm_eps;
+        if !(eps.is_finite() && eps > 0.0 && eps < 1.0) {
+            return Err(format!(
+                "layer_norm_eps {eps} is out of range (a positive number below 1)"
+            ));
+        }
+        Ok(())
+    }
+
     /// Width of one attention head.
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use candle_core::Device;
+
+    use super::*;
+    use crate::model::ReprogrammedModel;
+    use crate::model::testing::write_tiny_bert;
+
+    /// The tiny model's folder with one field of `config.json` replaced.
+    fn with_field(dir: &Path, field: &str, value: serde_json::Value) {
+        let path = dir.join("config.json");
+        let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        config[field] = value;
+        std::fs::write(path, config.to_string()).unwrap();
+    }
+
+    #[test]
+    fn damaged_sizes_are_errors_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_bert(dir.path(), "", 1).unwrap();
+        for (field, value) in [
+            ("num_hidden_layers", serde_json::json!(1_000_000_000_000u64)),
+            ("num_hidden_layers", serde_json::json!(u64::MAX)),
+            ("hidden_size", serde_json::json!(0)),
+            ("intermediate_size", serde_json::json!(1u64 << 40)),
+            ("max_position_embeddings", serde_json::json!(1u64 << 40)),
+            ("vocab_size", serde_json::json!(u64::MAX)),
+            ("layer_norm_eps", serde_json::json!(-1.0)),
+            ("layer_norm_eps", serde_json::json!(0.0)),
+        ] {
+            write_tiny_bert(dir.path(), "", 1).unwrap();
+            with_field(dir.path(), field, value.clone());
+            let message = BertConfig::from_file(&dir.path().join("config.json"))
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains(field), "{field} = {value}: {message}");
+            let load = ReprogrammedModel::load(dir.path(), &Device::Cpu);
+            assert!(load.is_err(), "{field} = {value} loads");
+        }
+    }
+
+    #[test]
+    fn a_config_with_fewer_layers_than_the_weights_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_bert(dir.path(), "", 1).unwrap();
+        ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap();
+        with_field(dir.path(), "num_hidden_layers", serde_json::json!(1));
+        let message = ReprogrammedModel::load(dir.path(), &Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(message.contains("num_hidden_layers is 1"), "{message}");
+        assert!(message.contains("more layers"), "{message}");
     }
 }
