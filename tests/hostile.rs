@@ -320,6 +320,24 @@ fn unusable_training_settings_are_errors_before_anything_is_allocated() {
         );
         assert!(!out.exists(), "{setting} {value} wrote a predictor");
     }
+    // rates that blow the weights up stop training with an error instead of saving NaN
+    let args = [
+        "train",
+        "--name",
+        "x",
+        "--train",
+        arg(&train),
+        "--out",
+        arg(&out),
+        "--lr=1e30",
+        "--head-lr=1e30",
+    ];
+    let error = fails(&args);
+    assert!(error.contains("training diverged at epoch 1"), "{error}");
+    assert!(
+        !out.join("predictor.safetensors").exists(),
+        "a diverged run saved a predictor"
+    );
     // --max-length past the model's positions trains on windows the model can hold
     let long = dir.path().join("long.csv");
     let residues = "ACDEFGHIKLMNPQRSTVWY".repeat(40);

@@ -36,8 +36,11 @@ pub enum TrainError {
     /// A setting is unusable.
     #[error("{0}")]
     Settings(String),
-    /// The loss stopped being a number: the learning rates are too high for these data.
-    #[error("training diverged at epoch {epoch}, step {step}: the loss is {loss}; lower --lr and --head-lr")]
+    /// The loss or the weights stopped being numbers: the learning rates are too high for
+    /// these data.
+    #[error(
+        "training diverged at epoch {epoch}, step {step}: the loss or the weights are no longer numbers (loss {loss}); lower --lr and --head-lr"
+    )]
     Diverged {
         /// The epoch (1-based).
         epoch: usize,

@@ -276,7 +276,7 @@ impl<'a> Trainer<'a> {
             let Some(loss) = self.step(batch, &mut rng)? else {
                 continue;
             };
-            if !loss.is_finite() {
+            if !loss.is_finite() || !self.state_is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,
                     step: step + 1,
@@ -316,6 +316,17 @@ impl<'a> Trainer<'a> {
             seconds,
         });
         Ok(())
+    }
+
+    /// Whether every trainable value is still a number.
+    fn state_is_finite(&self) -> bool {
+        let head = self.state.head.parameters();
+        let mut values = self
+            .state
+            .v_t
+            .iter()
+            .chain(head.iter().flat_map(|(_, values, _)| values.iter()));
+        values.all(|v| v.is_finite())
     }
 
     /// One optimiser step on the rows `batch` of the training set (each cropped to
