@@ -306,6 +306,10 @@ fn a_predictor_trained_on_real_data_becomes_a_sql_function() {
     assert!(valid_source.contains("(homology-aware)"), "{valid_source}");
     assert_eq!(manifest["metrics"]["test"]["n"], 60.0);
     assert!(!out.join("checkpoint.json").exists());
+    // a binary predictor stores the validation-MCC threshold and is measured at it too
+    let threshold = manifest["decision_threshold"].as_f64().expect("a decision threshold");
+    assert!(threshold.is_finite(), "{threshold}");
+    assert!(manifest["metrics"]["test"]["mcc_at_threshold"].is_f64(), "{manifest}");
 
     // registered from --udfs, called from SQL: a probability per row, NULL for NULL
     let csv = ok(&[
@@ -387,6 +391,28 @@ fn a_predictor_trained_on_real_data_becomes_a_sql_function() {
         Some(format!("{n},{n},true").as_str()),
         "{labels}"
     );
+    // -t auto calls at the stored threshold
+    ok(&[
+        "annotate",
+        "-i",
+        "sample_data/sample.fasta",
+        "-o",
+        arg(&parquet),
+        "--predict",
+        "tiny_tox",
+        "-t",
+        "auto",
+        "--udfs",
+        arg(&udfs),
+    ]);
+    let agree = ok(&[
+        "sql",
+        &format!(
+            "SELECT bool_and((tiny_tox >= {threshold}) = (tiny_tox_label = 'toxic')) FROM '{}'",
+            arg(&parquet)
+        ),
+    ]);
+    assert_eq!(agree.lines().nth(1), Some("true"), "{agree}");
 
     // an output mapping with a hidden layer trains on the real model and serves from SQL
     let mlp = udfs.join("tiny_tox_mlp");

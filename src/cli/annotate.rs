@@ -16,7 +16,7 @@ use r2dl::predictor::Kind;
 
 use super::output_file::OutputFile;
 use super::sql::session;
-use super::{AnnotateArgs, CliError};
+use super::{AnnotateArgs, CliError, LabelThreshold};
 
 /// Runs `r2dl annotate`.
 pub async fn run(args: AnnotateArgs) -> Result<(), CliError> {
@@ -105,6 +105,10 @@ fn annotation_sql(args: &AnnotateArgs) -> Result<String, CliError> {
         columns.push(format!("predict_{name}(sequence) AS \"{name}\""));
         let manifest = &entry.manifest;
         if let (Some(threshold), Kind::Binary) = (args.threshold, manifest.kind) {
+            let threshold = match threshold {
+                LabelThreshold::Fixed(p) => p,
+                LabelThreshold::Auto => manifest.decision_threshold.unwrap_or(0.5),
+            };
             let positive = manifest.positive_label.clone().unwrap_or_default();
             let negative = manifest
                 .labels

@@ -156,9 +156,10 @@ pub struct AnnotateArgs {
     #[arg(long)]
     embed: bool,
     /// Add a `<name>_label` column to each binary predictor: its positive label where the
-    /// probability is at least this, else the other.
-    #[arg(short = 't', long, value_name = "P")]
-    threshold: Option<f64>,
+    /// probability is at least P, else the other; `auto`: each predictor's own threshold (the
+    /// one that maximised its validation MCC; 0.5 for predictors trained before r2dl stored it).
+    #[arg(short = 't', long, value_name = "P|auto")]
+    threshold: Option<LabelThreshold>,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -253,6 +254,29 @@ pub struct SessionArgs {
     /// Rows per record batch, 1 to 1,048,576.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1 << 20))]
     batch_size: Option<u32>,
+}
+
+/// Where `annotate -t` calls a binary prediction positive.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LabelThreshold {
+    /// Each predictor's stored decision threshold.
+    Auto,
+    /// One probability for every predictor.
+    Fixed(f64),
+}
+
+impl std::str::FromStr for LabelThreshold {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(Self::Auto);
+        }
+        match s.parse::<f64>() {
+            Ok(p) if (0.0..=1.0).contains(&p) => Ok(Self::Fixed(p)),
+            _ => Err(format!("'{s}' is neither a probability between 0 and 1 nor 'auto'")),
+        }
+    }
 }
 
 /// Arguments of `r2dl sql`.

@@ -197,6 +197,10 @@ pub struct Manifest {
     /// See `label_mean`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_std: Option<f64>,
+    /// Binary tasks: the P(positive) at or above which a row is called positive — the cut that
+    /// maximised the MCC on the validation rows (absent in older predictors: 0.5 applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_threshold: Option<f64>,
     /// The frozen base model.
     pub base_model: BaseModel,
     /// Θ's sparsity.

@@ -277,3 +277,66 @@ mod tests {
         assert!((m["rmse"] - (38.0f64 / 4.0).sqrt()).abs() < 1e-12);
     }
 }
+
+/// The cut on `scores` (P(positive)) that maximises the MCC of calling rows with a score at or
+/// above it positive, placed halfway between two neighbouring scores (ties of MCC go to the cut
+/// nearest 0.5), and that MCC; `None` when one class is absent.
+pub fn best_mcc_threshold(scores: &[f64], positive: &[bool]) -> Option<(f64, f64)> {
+    let n_pos = positive.iter().filter(|&&p| p).count() as f64;
+    let n_neg = positive.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut best: Option<(f64, f64)> = None;
+    for (k, &i) in order.iter().enumerate() {
+        if positive[i] {
+            tp += 1.0;
+        } else {
+            fp += 1.0;
+        }
+        // a cut between equal scores cannot separate them
+        let next = order.get(k + 1).map(|&j| scores[j]);
+        if next == Some(scores[i]) {
+            continue;
+        }
+        let cut = next.map_or(scores[i] - 1e-6, |next| (scores[i] + next) / 2.0);
+        let (fn_, tn) = (n_pos - tp, n_neg - fp);
+        let denominator = ((tp + fp) * (tp + fn_) * (tn + fp) * (tn + fn_)).sqrt();
+        let mcc = if denominator == 0.0 {
+            0.0
+        } else {
+            (tp * tn - fp * fn_) / denominator
+        };
+        let better = best.is_none_or(|(best_cut, best_mcc)| {
+            mcc > best_mcc + 1e-12 || ((mcc - best_mcc).abs() <= 1e-12 && (cut - 0.5).abs() < (best_cut - 0.5).abs())
+        });
+        if better {
+            best = Some((cut, mcc));
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod threshold_tests {
+    use super::*;
+
+    #[test]
+    fn the_mcc_threshold_separates_what_can_be_separated() {
+        // positives score 0.2–0.3, negatives 0.05–0.1: argmax (0.5) calls everything negative
+        let scores = [0.3, 0.25, 0.2, 0.1, 0.08, 0.05];
+        let positive = [true, true, true, false, false, false];
+        let (cut, mcc) = best_mcc_threshold(&scores, &positive).unwrap();
+        assert!((cut - 0.15).abs() < 1e-12, "{cut}");
+        assert!((mcc - 1.0).abs() < 1e-12);
+        // one overlap: the best cut makes one mistake
+        let positive = [true, true, false, true, false, false];
+        let (cut, mcc) = best_mcc_threshold(&scores, &positive).unwrap();
+        assert!(cut > 0.08 && cut < 0.25, "{cut}");
+        assert!(mcc > 0.3 && mcc < 1.0, "{mcc}");
+        assert_eq!(best_mcc_threshold(&scores, &[true; 6]), None);
+    }
+}

@@ -69,6 +69,7 @@ pub fn evaluate_subsets(
         truth.push(class);
     }
     let outputs: Vec<&[f32]> = predictions.values.chunks_exact(classes).collect();
+    let positive = manifest.positive_index();
     let score = |subset: &[usize]| {
         let truth: Vec<usize> = subset.iter().map(|&i| truth[i]).collect();
         let predicted: Vec<usize> = subset.iter().map(|&i| argmax(outputs[i])).collect();
@@ -76,9 +77,59 @@ pub fn evaluate_subsets(
             .iter()
             .flat_map(|&i| outputs[i].iter().map(|&v| f64::from(v)))
             .collect();
-        metrics::classification(&truth, &predicted, &probabilities, classes, manifest.positive_index())
+        let mut scores = metrics::classification(&truth, &predicted, &probabilities, classes, positive);
+        // binary predictors call a row positive at the stored threshold: measure that too
+        if let (Some(threshold), Some(positive), 2) = (manifest.decision_threshold, positive, classes) {
+            let called: Vec<usize> = subset
+                .iter()
+                .map(|&i| {
+                    if f64::from(outputs[i][positive]) >= threshold {
+                        positive
+                    } else {
+                        1 - positive
+                    }
+                })
+                .collect();
+            let at = metrics::classification(&truth, &called, &probabilities, classes, Some(positive));
+            for key in ["accuracy", "mcc", "f1"] {
+                if let Some(&value) = at.get(key) {
+                    scores.insert(format!("{key}_at_threshold"), value);
+                }
+            }
+        }
+        scores
     };
     Ok(subsets.iter().map(|subset| score(subset)).collect())
+}
+
+/// The MCC-maximising decision threshold of a binary `predictor` on `rows` (see
+/// [`metrics::best_mcc_threshold`]); `None` for other kinds or when `rows` hold one class.
+pub fn decision_threshold(
+    predictor: &Predictor,
+    model: &ReprogrammedModel,
+    rows: &LabelledRows,
+) -> Result<Option<f64>> {
+    let manifest = &predictor.manifest;
+    let (Kind::Binary, Some(positive)) = (manifest.kind, manifest.positive_index()) else {
+        return Ok(None);
+    };
+    let reprogrammed = model.with_theta(&predictor.theta)?;
+    let predictions = predictor.predict(
+        &reprogrammed,
+        rows.sequences.iter().map(|s| Some(s.as_str())),
+        InvalidResidue::Error,
+    )?;
+    let scores: Vec<f64> = predictions
+        .values
+        .chunks_exact(manifest.labels.len())
+        .map(|p| f64::from(p[positive]))
+        .collect();
+    let is_positive: Vec<bool> = rows
+        .labels
+        .iter()
+        .map(|l| Some(l) == manifest.positive_label.as_ref())
+        .collect();
+    Ok(metrics::best_mcc_threshold(&scores, &is_positive).map(|(cut, _)| cut))
 }
 
 /// The index of the largest value (0 when empty).

@@ -17,7 +17,7 @@ use super::checkpoint::{CheckpointInfo, State, load_checkpoint, remove_checkpoin
 use super::data::{LabelledRows, grouped_split, stratified_split};
 use super::dictionary::Dictionary;
 use super::error::{Result, TrainError};
-use super::evaluate::evaluate;
+use super::evaluate::{decision_threshold, evaluate};
 use super::novelty::{NOVELTY_K, homology_groups};
 use super::objective::{ValidationScore, objective};
 use super::residue;
@@ -407,6 +407,7 @@ impl<'a> Trainer<'a> {
             seconds: info.seconds,
         };
         best.manifest.sparsity.nonzeros = best.theta.rows().iter().map(|r| r.indices.len()).sum();
+        best.manifest.decision_threshold = decision_threshold(&best, self.model, &self.valid)?;
         let valid_metrics = evaluate(&best, self.model, &self.valid)?;
         best.manifest.metrics.insert("valid".into(), valid_metrics);
         if let Some(test) = self.test {
@@ -515,6 +516,7 @@ fn draft_manifest(
         positive_label: task.positive.clone(),
         label_mean: (kind == Kind::Regression).then_some(task.mean),
         label_std: (kind == Kind::Regression).then_some(task.std),
+        decision_threshold: None,
         base_model: BaseModel {
             name: model.dir().file_name().map_or_else(
                 || model.dir().display().to_string(),
