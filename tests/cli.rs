@@ -366,19 +366,22 @@ fn a_predictor_trained_on_real_data_becomes_a_sql_function() {
     let info = ok(&["info", "--udfs", arg(&udfs)]);
     assert!(info.contains("predict_tiny_tox(sequence)  Float32  P(toxic)"), "{info}");
     let parquet = dir.path().join("annotated.parquet");
-    ok(&[
-        "annotate",
-        "-i",
-        "sample_data/sample.fasta",
-        "-o",
-        arg(&parquet),
-        "--predict",
-        "tiny_tox",
-        "-t",
-        "0.5",
-        "--udfs",
-        arg(&udfs),
-    ]);
+    let annotate_sample = |threshold: &str| {
+        ok(&[
+            "annotate",
+            "-i",
+            "sample_data/sample.fasta",
+            "-o",
+            arg(&parquet),
+            "--predict",
+            "tiny_tox",
+            "-t",
+            threshold,
+            "--udfs",
+            arg(&udfs),
+        ])
+    };
+    annotate_sample("0.5");
     let labels = ok(&[
         "sql",
         &format!(
@@ -392,19 +395,7 @@ fn a_predictor_trained_on_real_data_becomes_a_sql_function() {
         "{labels}"
     );
     // -t auto calls at the stored threshold
-    ok(&[
-        "annotate",
-        "-i",
-        "sample_data/sample.fasta",
-        "-o",
-        arg(&parquet),
-        "--predict",
-        "tiny_tox",
-        "-t",
-        "auto",
-        "--udfs",
-        arg(&udfs),
-    ]);
+    annotate_sample("auto");
     let agree = ok(&[
         "sql",
         &format!(

@@ -12,9 +12,10 @@ mod common;
 use common::{ok, r2dl, root};
 
 /// The standard error of `r2dl ARGS`, which must fail cleanly (no panic, no signal).
-fn fails(args: &[&str]) -> String {
-    let out = r2dl(args);
-    failed(args, &out)
+fn fails(args: &[impl AsRef<str>]) -> String {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let out = r2dl(&args);
+    failed(&args, &out)
 }
 
 fn failed(args: &[&str], out: &Output) -> String {
@@ -288,6 +289,13 @@ fn unusable_training_settings_are_errors_before_anything_is_allocated() {
     let dir = tempfile::tempdir().expect("temp dir");
     let train = root().join("tests/data/labelled/toxicity_train.csv");
     let out = dir.path().join("o");
+    let train_args = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = ["train", "--name", "x", "--train", arg(&train), "--out", arg(&out)]
+            .map(String::from)
+            .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
     for (setting, value, says) in [
         ("--lr", "NaN", "--lr must be a positive number"),
         ("--head-lr", "inf", "--head-lr must be a positive number"),
@@ -301,18 +309,8 @@ fn unusable_training_settings_are_errors_before_anything_is_allocated() {
         ("--batch-size", "0", "--batch-size must be between 1"),
     ] {
         let setting_value = format!("{setting}={value}");
-        let args = [
-            "train",
-            "--name",
-            "x",
-            "--train",
-            arg(&train),
-            "--out",
-            arg(&out),
-            &setting_value,
-        ];
         let started = Instant::now();
-        let error = fails(&args);
+        let error = fails(&train_args(&[&setting_value]));
         assert!(error.contains(says), "{setting} {value}: {error}");
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -321,18 +319,7 @@ fn unusable_training_settings_are_errors_before_anything_is_allocated() {
         assert!(!out.exists(), "{setting} {value} wrote a predictor");
     }
     // rates that blow the weights up stop training with an error instead of saving NaN
-    let args = [
-        "train",
-        "--name",
-        "x",
-        "--train",
-        arg(&train),
-        "--out",
-        arg(&out),
-        "--lr=1e30",
-        "--head-lr=1e30",
-    ];
-    let error = fails(&args);
+    let error = fails(&train_args(&["--lr=1e30", "--head-lr=1e30"]));
     assert!(error.contains("training diverged at epoch 1"), "{error}");
     assert!(
         !out.join("predictor.safetensors").exists(),
