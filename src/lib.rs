@@ -56,6 +56,19 @@ pub fn enable_file_tables(ctx: SessionContext) -> SessionContext {
     ctx
 }
 
+/// The message of a DataFusion error as r2dl reports it: without the wrapping layers that say
+/// nothing to a user (`External error: `), so a bad residue or a malformed FASTA record reads the
+/// same from the CLI and from Python.
+pub fn error_message(error: &datafusion::common::DataFusionError) -> String {
+    use datafusion::common::DataFusionError;
+    match error {
+        DataFusionError::External(inner) => inner.to_string(),
+        DataFusionError::Shared(inner) => error_message(inner),
+        DataFusionError::Context(context, inner) => format!("{context}: {}", error_message(inner)),
+        other => other.to_string(),
+    }
+}
+
 /// A session with everything r2dl provides, the default model and the predictors found by
 /// [`predictor::catalog_dirs`]: `R2dl::new().session_context(config)`.
 pub fn session_context(config: SessionConfig) -> Result<SessionContext> {

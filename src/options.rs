@@ -1,6 +1,6 @@
 //! r2dl's session options: `SET r2dl.invalid_residue = 'null'`, `SET r2dl.fasta_mmap = false`.
 
-use datafusion::common::config::{ConfigExtension, ConfigOptions};
+use datafusion::common::config::{ConfigExtension, ConfigOptions, DATAFUSION_FFI_CONFIG_NAMESPACE, ExtensionOptions};
 use datafusion::common::{DataFusionError, extensions_options};
 
 use crate::model::InvalidResidue;
@@ -22,17 +22,45 @@ impl ConfigExtension for R2dlOptions {
     const PREFIX: &'static str = "r2dl";
 }
 
-/// Whether the session's options let FASTA scans map files (see [`R2dlOptions::fasta_mmap`]).
-pub fn fasta_mmap(options: &ConfigOptions) -> bool {
-    options
+/// The session's `r2dl.*` options: registered in this process, or carried over DataFusion's FFI
+/// (a datafusion-python session passes extension options as `r2dl.<name>` entries of its
+/// foreign-options namespace); `None` where the session has neither. A foreign entry this build
+/// cannot read (an unknown name, a value of the wrong type) is an error naming it.
+fn session_options(options: &ConfigOptions) -> Result<Option<R2dlOptions>, DataFusionError> {
+    if let Some(local) = options.extensions.get::<R2dlOptions>() {
+        return Ok(Some(local.clone()));
+    }
+    let Some((_, foreign)) = options
         .extensions
-        .get::<R2dlOptions>()
-        .is_none_or(|r2dl| r2dl.fasta_mmap)
+        .iter()
+        .find(|(namespace, _)| *namespace == DATAFUSION_FFI_CONFIG_NAMESPACE)
+    else {
+        return Ok(None);
+    };
+    let mut found = None;
+    for entry in foreign.entries() {
+        let key = entry
+            .key
+            .strip_prefix(DATAFUSION_FFI_CONFIG_NAMESPACE)
+            .map_or(entry.key.as_str(), |k| k.strip_prefix('.').unwrap_or(k));
+        if let (Some(name), Some(value)) = (key.strip_prefix("r2dl."), entry.value.as_deref()) {
+            found
+                .get_or_insert_with(R2dlOptions::default)
+                .set(name, value)
+                .map_err(|e| DataFusionError::Configuration(format!("r2dl.{name} = '{value}': {e}")))?;
+        }
+    }
+    Ok(found)
+}
+
+/// Whether the session's options let FASTA scans map files (see [`R2dlOptions::fasta_mmap`]).
+pub fn fasta_mmap(options: &ConfigOptions) -> Result<bool, DataFusionError> {
+    Ok(session_options(options)?.is_none_or(|r2dl| r2dl.fasta_mmap))
 }
 
 /// The invalid-residue policy the session's options choose.
 pub fn invalid_residue_policy(options: &ConfigOptions) -> Result<InvalidResidue, DataFusionError> {
-    let Some(r2dl) = options.extensions.get::<R2dlOptions>() else {
+    let Some(r2dl) = session_options(options)? else {
         return Ok(InvalidResidue::default());
     };
     r2dl.invalid_residue.parse().map_err(|_| {
@@ -47,5 +75,96 @@ pub fn invalid_residue_policy(options: &ConfigOptions) -> Result<InvalidResidue,
 pub fn register_options(options: &mut ConfigOptions) {
     if options.extensions.get::<R2dlOptions>().is_none() {
         options.extensions.insert(R2dlOptions::default());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::any::Any;
+
+    use datafusion::common::config::ConfigEntry;
+
+    use super::*;
+
+    /// Options as DataFusion's FFI carries them: one foreign namespace holding `r2dl.<name>`.
+    #[derive(Debug, Clone)]
+    struct Foreign(Vec<(&'static str, &'static str)>);
+
+    impl ConfigExtension for Foreign {
+        const PREFIX: &'static str = DATAFUSION_FFI_CONFIG_NAMESPACE;
+    }
+
+    impl ExtensionOptions for Foreign {
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+        fn as_any_mut(&mut self) -> &mut dyn Any {
+            self
+        }
+        fn cloned(&self) -> Box<dyn ExtensionOptions> {
+            Box::new(self.clone())
+        }
+        fn set(&mut self, _key: &str, _value: &str) -> datafusion::common::Result<()> {
+            Ok(())
+        }
+        fn entries(&self) -> Vec<ConfigEntry> {
+            self.0
+                .iter()
+                .map(|(key, value)| ConfigEntry {
+                    key: key.to_string(),
+                    value: Some(value.to_string()),
+                    description: "",
+                })
+                .collect()
+        }
+    }
+
+    fn with_foreign(entries: Vec<(&'static str, &'static str)>) -> ConfigOptions {
+        let mut options = ConfigOptions::default();
+        options.extensions.insert(Foreign(entries));
+        options
+    }
+
+    #[test]
+    fn options_carried_over_ffi_are_read() {
+        let options = with_foreign(vec![("r2dl.invalid_residue", "null"), ("r2dl.fasta_mmap", "false")]);
+        assert_eq!(invalid_residue_policy(&options).unwrap(), InvalidResidue::Null);
+        assert!(!fasta_mmap(&options).unwrap());
+        // the namespace may prefix the keys, and other extensions' entries are ignored
+        let options = with_foreign(vec![
+            ("datafusion_ffi.r2dl.invalid_residue", "unknown"),
+            ("other.x", "1"),
+        ]);
+        assert_eq!(invalid_residue_policy(&options).unwrap(), InvalidResidue::Unknown);
+        assert!(fasta_mmap(&options).unwrap());
+    }
+
+    #[test]
+    fn unreadable_foreign_options_are_errors_naming_them() {
+        let typo = with_foreign(vec![("r2dl.invalid_residu", "null")]);
+        let message = invalid_residue_policy(&typo).unwrap_err().to_string();
+        assert!(message.contains("r2dl.invalid_residu = 'null'"), "{message}");
+        let not_bool = with_foreign(vec![("r2dl.fasta_mmap", "maybe")]);
+        let message = fasta_mmap(&not_bool).unwrap_err().to_string();
+        assert!(message.contains("r2dl.fasta_mmap = 'maybe'"), "{message}");
+    }
+
+    #[test]
+    fn local_options_win_and_defaults_hold_without_any() {
+        assert_eq!(
+            invalid_residue_policy(&ConfigOptions::default()).unwrap(),
+            InvalidResidue::Error
+        );
+        let mut options = with_foreign(vec![("r2dl.invalid_residue", "null")]);
+        register_options(&mut options);
+        options.set("r2dl.invalid_residue", "unknown").unwrap();
+        assert_eq!(invalid_residue_policy(&options).unwrap(), InvalidResidue::Unknown);
+        let bad = with_foreign(vec![("r2dl.invalid_residue", "maybe")]);
+        assert!(
+            invalid_residue_policy(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("'maybe'")
+        );
     }
 }

@@ -61,17 +61,7 @@ pub fn report(error: &CliError) {
 
 fn message(error: &CliError) -> String {
     match error {
-        CliError::DataFusion(e) => datafusion_message(e),
-        other => other.to_string(),
-    }
-}
-
-/// The message of a DataFusion error without the wrapping layers that say nothing to a user.
-fn datafusion_message(error: &DataFusionError) -> String {
-    match error {
-        DataFusionError::External(inner) => inner.to_string(),
-        DataFusionError::Shared(inner) => datafusion_message(inner),
-        DataFusionError::Context(context, inner) => format!("{context}: {}", datafusion_message(inner)),
+        CliError::DataFusion(e) => r2dl::error_message(e),
         other => other.to_string(),
     }
 }

@@ -139,7 +139,7 @@ impl FileFormat for FastaFormat {
         let mut builder = FileScanConfigBuilder::from(conf.clone()).with_file_compression_type(self.compression());
         let source: &dyn Any = conf.file_source().as_ref();
         if let Some(source) = source.downcast_ref::<FastaSource>() {
-            let mmap = fasta_mmap(state.config_options());
+            let mmap = fasta_mmap(state.config_options())?;
             builder = builder.with_source(Arc::new(source.clone().with_mmap(mmap)));
         }
         let conf = builder.build();
