@@ -435,6 +435,12 @@ fn a_predictor_holding_nan_is_an_error_not_constant_predictions() {
     let nan = (bias * f64::NAN).expect("multiply");
     tensors.insert("head.bias".into(), nan);
     candle_core::safetensors::save(&tensors, &weights).expect("save");
+    // as a diverged training would write it: the manifest's checksum is the NaN file's
+    let manifest_path = copy.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).expect("read")).expect("json");
+    manifest["predictor_sha256"] = r2dl::model::sha256_file(&weights).expect("hash").into();
+    std::fs::write(&manifest_path, manifest.to_string()).expect("write");
     let error = fails(&[
         "eval",
         "--predictor",
@@ -444,6 +450,29 @@ fn a_predictor_holding_nan_is_an_error_not_constant_predictions() {
     ]);
     assert!(
         error.contains("predictor.safetensors") && error.contains("NaN"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_predictor_whose_weights_were_swapped_fails_its_checksum() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = predictor_copy(dir.path());
+    // another valid predictor's weights in this one's folder: loadable, but not what was trained
+    std::fs::copy(
+        root().join("udfs/amp/predictor.safetensors"),
+        copy.join("predictor.safetensors"),
+    )
+    .expect("copy");
+    let error = fails(&[
+        "eval",
+        "--predictor",
+        arg(&copy),
+        "--data",
+        "tests/data/labelled/toxicity_test.csv",
+    ]);
+    assert!(
+        error.contains("predictor.safetensors") && error.contains("SHA-256") && error.contains("manifest.json says"),
         "{error}"
     );
 }

@@ -201,6 +201,11 @@ pub struct Manifest {
     /// maximised the MCC on the validation rows (absent in older predictors: 0.5 applies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_threshold: Option<f64>,
+    /// SHA-256 of the predictor's `predictor.safetensors`: written by [`super::Predictor::save`],
+    /// verified by [`super::Predictor::load`], so weights changed or damaged after training are an
+    /// error (absent in predictors written before r2dl wrote it: those load unverified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictor_sha256: Option<String>,
     /// The frozen base model.
     pub base_model: BaseModel,
     /// Θ's sparsity.

@@ -55,7 +55,20 @@ impl Predictor {
     /// Reads the predictor folder `dir` and checks its files against each other.
     pub fn load(dir: &Path) -> Result<Self> {
         let manifest = Manifest::read(&dir.join(MANIFEST_FILE))?;
-        let weights = WeightsFile::read(dir.join(WEIGHTS_FILE))?;
+        let weights_path = dir.join(WEIGHTS_FILE);
+        let weights = WeightsFile::read(weights_path.clone())?;
+        if let Some(expected) = &manifest.predictor_sha256 {
+            let actual = weights_sha256(&weights_path)?;
+            if !actual.eq_ignore_ascii_case(expected) {
+                return Err(PredictorError::Weights {
+                    path: weights_path,
+                    message: format!(
+                        "its SHA-256 is {actual}, but {MANIFEST_FILE} says {expected}: the weights were \
+                         changed or damaged after training; restore them or retrain"
+                    ),
+                });
+            }
+        }
         let theta = weights.theta(manifest.base_model.vocab_size)?;
         let head = weights.head(&manifest)?;
         let theta_values = theta.rows().iter().flat_map(|row| &row.values);
@@ -109,8 +122,12 @@ impl Predictor {
         write_atomically(&path, |tmp| {
             candle_core::safetensors::save(&tensors, tmp).map_err(weights_error)
         })?;
+        let manifest = Manifest {
+            predictor_sha256: Some(weights_sha256(&path)?),
+            ..self.manifest.clone()
+        };
         let manifest_path = dir.join(MANIFEST_FILE);
-        let text = serde_json::to_string_pretty(&self.manifest).map_err(|e| PredictorError::Manifest {
+        let text = serde_json::to_string_pretty(&manifest).map_err(|e| PredictorError::Manifest {
             path: manifest_path.clone(),
             message: e.to_string(),
         })?;
@@ -215,6 +232,14 @@ impl Predictor {
 
 /// Writes `path` through a temporary file in the same folder and a rename, so that a crash
 /// never leaves half a file.
+/// SHA-256 of a predictor's weights file, as its manifest records it.
+fn weights_sha256(path: &Path) -> Result<String> {
+    crate::model::sha256_file(path).map_err(|e| PredictorError::Weights {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
 pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     // safetensors makes its files readable by their owner only: give the file the permissions of
@@ -390,6 +415,42 @@ mod tests {
     }
 
     #[test]
+    fn weights_changed_after_training_fail_the_manifest_checksum() {
+        let shipped = Predictor::load(Path::new("udfs/amp")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        shipped.save(dir.path()).unwrap();
+        let weights = dir.path().join(WEIGHTS_FILE);
+        let recorded = Manifest::read(&dir.path().join(MANIFEST_FILE))
+            .unwrap()
+            .predictor_sha256;
+        assert_eq!(recorded, Some(crate::model::sha256_file(&weights).unwrap()));
+        Predictor::load(dir.path()).unwrap();
+
+        // the weights file replaced by another valid one (one bias nudged): refused, named
+        let mut changed = shipped.clone();
+        changed.head.output.bias[0] += 0.5;
+        let other = tempfile::tempdir().unwrap();
+        changed.save(other.path()).unwrap();
+        std::fs::copy(other.path().join(WEIGHTS_FILE), &weights).unwrap();
+        let message = Predictor::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            message.contains("predictor.safetensors") && message.contains("SHA-256") && message.contains("restore"),
+            "{message}"
+        );
+        // one flipped bit anywhere: refused before the tensors are interpreted
+        let mut bytes = std::fs::read(&weights).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        std::fs::write(other.path().join(WEIGHTS_FILE), &bytes).unwrap();
+        let message = Predictor::load(other.path()).unwrap_err().to_string();
+        assert!(message.contains("SHA-256"), "{message}");
+
+        // a manifest written before the checksum existed loads unverified
+        edit_manifest(dir.path(), |m| m.predictor_sha256 = None);
+        assert_eq!(Predictor::load(dir.path()).unwrap().head, changed.head);
+    }
+
+    #[test]
     fn hidden_layers_round_trip_and_mismatched_shapes_or_formats_are_refused() {
         let shipped = Predictor::load(Path::new("udfs/amp")).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -424,7 +485,11 @@ mod tests {
         predictor.save(dir.path()).unwrap();
         let loaded = Predictor::load(dir.path()).unwrap();
         assert_eq!((&loaded.theta, &loaded.head), (&predictor.theta, &predictor.head));
-        assert_eq!(loaded.manifest, predictor.manifest);
+        let unhashed = |m: &Manifest| Manifest {
+            predictor_sha256: None,
+            ..m.clone()
+        };
+        assert_eq!(unhashed(&loaded.manifest), unhashed(&predictor.manifest));
 
         let error = |change: fn(&mut Manifest)| {
             edit_manifest(dir.path(), change);

@@ -517,6 +517,7 @@ fn draft_manifest(
         label_mean: (kind == Kind::Regression).then_some(task.mean),
         label_std: (kind == Kind::Regression).then_some(task.std),
         decision_threshold: None,
+        predictor_sha256: None,
         base_model: BaseModel {
             name: model.dir().file_name().map_or_else(
                 || model.dir().display().to_string(),

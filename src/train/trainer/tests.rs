@@ -113,6 +113,12 @@ fn learns_deterministically_sparsely_and_resumably(head_hidden: usize) {
     assert!((manifest.training.seconds - first.manifest.training.seconds).abs() < 1e-9);
     manifest.metrics = first.manifest.metrics.clone();
     manifest.training.seconds = first.manifest.training.seconds;
+    // the saved manifest records its weights file's SHA-256 (the file exists only once saved)
+    let weights = out.path().join(crate::predictor::WEIGHTS_FILE);
+    assert_eq!(
+        manifest.predictor_sha256.take(),
+        Some(crate::model::sha256_file(&weights).unwrap())
+    );
     assert_eq!(manifest, first.manifest);
     assert!(!out.path().join(super::super::checkpoint::CHECKPOINT_FILE).exists());
     #[cfg(unix)]
