@@ -415,6 +415,17 @@ fn a_broken_predictor_folder_fails_only_its_own_function() {
     assert!(error.contains("is broken"), "{error}");
 }
 
+/// What `r2dl eval` says of the predictor folder `predictor` on the toxicity test rows (it must fail).
+fn eval_error(predictor: &Path) -> String {
+    fails(&[
+        "eval",
+        "--predictor",
+        arg(predictor),
+        "--data",
+        "tests/data/labelled/toxicity_test.csv",
+    ])
+}
+
 /// The predictor files a test damages: a copy of the shipped toxicity predictor.
 fn predictor_copy(dir: &Path) -> PathBuf {
     let copy = dir.join("toxicity");
@@ -441,13 +452,7 @@ fn a_predictor_holding_nan_is_an_error_not_constant_predictions() {
         serde_json::from_str(&std::fs::read_to_string(&manifest_path).expect("read")).expect("json");
     manifest["predictor_sha256"] = r2dl::model::sha256_file(&weights).expect("hash").into();
     std::fs::write(&manifest_path, manifest.to_string()).expect("write");
-    let error = fails(&[
-        "eval",
-        "--predictor",
-        arg(&copy),
-        "--data",
-        "tests/data/labelled/toxicity_test.csv",
-    ]);
+    let error = eval_error(&copy);
     assert!(
         error.contains("predictor.safetensors") && error.contains("NaN"),
         "{error}"
@@ -464,13 +469,7 @@ fn a_predictor_whose_weights_were_swapped_fails_its_checksum() {
         copy.join("predictor.safetensors"),
     )
     .expect("copy");
-    let error = fails(&[
-        "eval",
-        "--predictor",
-        arg(&copy),
-        "--data",
-        "tests/data/labelled/toxicity_test.csv",
-    ]);
+    let error = eval_error(&copy);
     assert!(
         error.contains("predictor.safetensors") && error.contains("SHA-256") && error.contains("manifest.json says"),
         "{error}"
