@@ -4,7 +4,8 @@
 # with the shipped recipe's mapping (--head-hidden 256), next to the classical peer on the same
 # subsample (one-hot window + logistic regression; composition + random forest). Rows go to
 # docs/learning_curves_tape.csv; rows already there are skipped, so an interrupted run continues.
-# Usage: scripts/learning_curves_tape.sh [R2DL_BINARY] [TASK...] ; SIZES="100 1000" overrides.
+# Usage: scripts/learning_curves_tape.sh [R2DL_BINARY] [TASK...] ; SIZES="100 1000" overrides;
+# READOUT=0,2,4,6 trains with `--readout 0,2,4,6` into rows labelled r2dl_readout_0_2_4_6.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R2DL=${1:-target/release/r2dl}
@@ -12,6 +13,9 @@ shift || true
 DATA=${DATA:-../shared/data}
 CSV=docs/learning_curves_tape.csv
 SIZES=${SIZES:-100 1000 10000}
+READOUT=${READOUT:-}
+label=r2dl readout=()
+if [ -n "$READOUT" ]; then label="r2dl_readout_${READOUT//,/_}" readout=(--readout "$READOUT"); fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 [ -s "$CSV" ] || echo "task,n,model,epochs_run,steps,seconds,metric,value" > "$CSV"
@@ -23,7 +27,7 @@ for task in ${@:-secondary_structure stability}; do
     *) echo "no curve recipe for $task" >&2; exit 2 ;;
   esac
   for n in $SIZES; do
-    if ! grep -q "^$task,$n,r2dl," "$CSV"; then
+    if ! grep -q "^$task,$n,$label," "$CSV"; then
       # the same number of optimiser steps (~300) at every n
       batch=$([ "$task" = secondary_structure ] && echo 8 || echo 32)
       per_epoch=$(( (n * 9 / 10 + batch - 1) / batch ))
@@ -31,13 +35,13 @@ for task in ${@:-secondary_structure stability}; do
       out="$WORK/$task-$n"
       "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --test "$DATA/$task/$test.csv" \
         --out "$out" --lr 0.01 --head-lr 0.01 --k 16 --seed 1 --epochs "$epochs" --patience 3 \
-        --head-hidden 256 --limit "$n" "${extra[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
-      python3 - "$out/manifest.json" "$task" "$n" "$metric" >> "$CSV" <<'PY'
+        --head-hidden 256 --limit "$n" "${extra[@]}" "${readout[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
+      python3 - "$out/manifest.json" "$task" "$n" "$metric" "$label" >> "$CSV" <<'PY'
 import json, sys
-path, task, n, metric = sys.argv[1:]
+path, task, n, metric, label = sys.argv[1:]
 m = json.load(open(path))
 t = m["training"]
-print(f'{task},{n},r2dl,{t["epochs_run"]},{t["steps"]},{t["seconds"]:.1f},{metric},{m["metrics"]["test"][metric]:.4f}')
+print(f'{task},{n},{label},{t["epochs_run"]},{t["steps"]},{t["seconds"]:.1f},{metric},{m["metrics"]["test"][metric]:.4f}')
 PY
       tail -1 "$CSV"
     fi

@@ -28,7 +28,9 @@ fn rows(n: usize, groups: &[(&str, &str)]) -> LabelledRows {
     rows
 }
 
-fn train_into(udfs: &Path, name: &str, spec: &ModelSpec, data: LabelledRows) -> Kind {
+/// Trains predictor `name` on `data` into `udfs`, its output mapping reading the states of
+/// `readout` (layer numbers; empty: the last layer).
+fn train_into(udfs: &Path, name: &str, spec: &ModelSpec, data: LabelledRows, readout: &[usize]) -> Kind {
     let model = r2dl::runtime::shared_model(spec).expect("model");
     let train_spec = TrainSpec {
         name: name.into(),
@@ -42,6 +44,7 @@ fn train_into(udfs: &Path, name: &str, spec: &ModelSpec, data: LabelledRows) -> 
             lr_head: 0.05,
             k: 3,
             recode_every: 2,
+            readout_layers: readout.to_vec(),
             ..Default::default()
         },
         out: udfs.join(name),
@@ -62,10 +65,11 @@ async fn multiclass_and_regression_predictors_are_sql_functions() {
     let spec = tiny_model_spec(dir.path(), 7).expect("tiny model");
     let udfs = tempfile::tempdir().expect("temp dir");
     let groups = [("KRH", "basic"), ("DE", "acidic"), ("LIVF", "hydrophobic")];
-    let kind = train_into(udfs.path(), "charge", &spec, rows(48, &groups));
+    // the classifier reads the embeddings and both layers, the regression the last layer
+    let kind = train_into(udfs.path(), "charge", &spec, rows(48, &groups), &[0, 1, 2]);
     assert_eq!(kind, Kind::Multiclass);
     let levels = [("KRH", "2.5"), ("DE", "-1.5"), ("LIVF", "0.25"), ("AS", "0")];
-    let kind = train_into(udfs.path(), "level", &spec, rows(48, &levels));
+    let kind = train_into(udfs.path(), "level", &spec, rows(48, &levels), &[]);
     assert_eq!(kind, Kind::Regression);
 
     let ctx = r2dl::R2dl::new()
@@ -95,6 +99,19 @@ async fn multiclass_and_regression_predictors_are_sql_functions() {
     // trained on these very groups, it tells basic from acidic in both functions
     assert_eq!((charge.value(0), charge.value(1)), ("basic", "acidic"), "{charge:?}");
     assert!(level.value(0) > level.value(1), "{level:?}");
+
+    // embed with the classifier's Θ is still the last layer's d-wide vector
+    let sql = "SELECT embed(s, 'charge') AS e, embed(s) AS plain FROM (VALUES ('KRHKRH')) AS t(s)";
+    let batches: Vec<RecordBatch> = ctx.sql(sql).await.expect("plan").collect().await.expect("query");
+    let e = batches[0].column(0).as_fixed_size_list();
+    assert_eq!(
+        (
+            e.value_length(),
+            batches[0].column(1).as_fixed_size_list().value_length()
+        ),
+        (8, 8)
+    );
+    assert_eq!(e.value(0).len(), 8);
 
     // the two most probable labels with their probabilities, the first being predict_charge's
     let sql = "SELECT predict_charge_top(s, 2) AS top FROM (VALUES ('KRHKRH'), (NULL), ('DEDEDE')) AS t(s)";
@@ -166,7 +183,8 @@ async fn per_residue_predictors_return_one_class_per_residue_in_sql() {
     let dir = tempfile::tempdir().expect("temp dir");
     let spec = tiny_model_spec(dir.path(), 7).expect("tiny model");
     let udfs = tempfile::tempdir().expect("temp dir");
-    let kind = train_into(udfs.path(), "charge_site", &spec, residue_rows(64));
+    // per residue, the mapping reads the first layer's and the embeddings' states of each residue
+    let kind = train_into(udfs.path(), "charge_site", &spec, residue_rows(64), &[1, 0]);
     assert_eq!(kind, Kind::Residue);
     let predictor = r2dl::predictor::Predictor::load(&udfs.path().join("charge_site")).expect("saved");
     assert_eq!(predictor.manifest.labels, ["C", "N", "P"]);
@@ -275,7 +293,7 @@ fn residue_predictor() -> (
         let spec = tiny_model_spec(dir.path(), 3).expect("tiny model");
         let model = r2dl::runtime::shared_model(&spec).expect("model");
         let udfs = tempfile::tempdir().expect("temp dir");
-        train_into(udfs.path(), "site", &spec, residue_rows(16));
+        train_into(udfs.path(), "site", &spec, residue_rows(16), &[]);
         let predictor = r2dl::predictor::Predictor::load(&udfs.path().join("site")).expect("saved");
         let model = Arc::new(model.with_theta(&predictor.theta).expect("Θ"));
         (dir, model, Arc::new(predictor))

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use candle_core::Tensor;
-use r2dl::model::{Engine, InvalidResidue, ReprogrammedModel, Theta, mean_pool};
+use r2dl::model::{Engine, InvalidResidue, Readout, ReprogrammedModel, Theta, mean_pool};
 use r2dl::runtime::{ModelSpec, shared_model};
 use serde_json::Value;
 
@@ -180,4 +180,49 @@ fn a_5000_residue_protein_is_the_residue_weighted_mean_of_its_windows() {
     }
     let diff = max_abs_diff(whole, &expected);
     assert!(diff < 1e-5, "max abs difference {diff}");
+}
+
+/// A readout of several layers on MiniLM: both engines give the same features, and the block of
+/// the last layer is the reference-checked `embed` vector (per sequence and per residue).
+#[test]
+fn multi_layer_features_agree_across_engines_and_end_with_the_last_layer() {
+    let model = model();
+    let sequences = ["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "GIGKFLHSAKKFGKAFVGEIMNS", "W"];
+    let d = model.dim();
+    let readout = Readout::of_layers(&[0, 3, 6], 6).expect("MiniLM has six layers");
+    let packed = model
+        .with_theta(&Theta::one_hot(model.english_tokens()))
+        .expect("same Θ")
+        .with_readout(readout);
+    assert_eq!(packed.feature_width(), 3 * d);
+    let candle = packed
+        .with_theta(&Theta::one_hot(model.english_tokens()))
+        .expect("same Θ")
+        .with_engine(Engine::Candle);
+    let plain = model.embed(sequences.map(Some), InvalidResidue::Error).unwrap();
+    let features = packed.embed(sequences.map(Some), InvalidResidue::Error).unwrap();
+    let from_candle = candle.embed(sequences.map(Some), InvalidResidue::Error).unwrap();
+    for i in 0..sequences.len() {
+        let (row, other) = (features.row(i).unwrap(), from_candle.row(i).unwrap());
+        assert!(max_abs_diff(row, other) < TOLERANCE, "engines differ on row {i}");
+        assert!(
+            max_abs_diff(&row[2 * d..], plain.row(i).unwrap()) < 1e-5,
+            "last block of row {i}"
+        );
+        // the embeddings' and the middle layer's blocks are other vectors
+        assert!(max_abs_diff(&row[..d], &row[2 * d..]) > 0.1 && max_abs_diff(&row[d..2 * d], &row[2 * d..]) > 0.1);
+    }
+    let keep = |states: &[f32]| states.to_vec();
+    let residues = packed
+        .residue_outputs(sequences.map(Some), InvalidResidue::Error, 3 * d, &keep)
+        .unwrap();
+    let last = model
+        .residue_outputs(sequences.map(Some), InvalidResidue::Error, d, &keep)
+        .unwrap();
+    for (wide, narrow) in residues.rows.iter().zip(&last.rows) {
+        let (wide, narrow) = (wide.as_deref().unwrap(), narrow.as_deref().unwrap());
+        for (w, n) in wide.chunks_exact(3 * d).zip(narrow.chunks_exact(d)) {
+            assert!(max_abs_diff(&w[2 * d..], n) < 1e-5);
+        }
+    }
 }

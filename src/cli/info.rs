@@ -105,10 +105,14 @@ fn print_predictor(out: &mut Printer, entry: &CatalogEntry) {
                 .join(", ")
         ));
     }
-    let mapping = match m.hyper_parameters.head_hidden {
+    let mut mapping = match m.hyper_parameters.head_hidden {
         0 => "linear mapping".to_string(),
         units => format!("{units} hidden units"),
     };
+    if !m.hyper_parameters.readout_layers.is_empty() {
+        let layers: Vec<String> = m.hyper_parameters.readout_layers.iter().map(usize::to_string).collect();
+        mapping.push_str(&format!(" on layers {}", layers.join(",")));
+    }
     out.line(format_args!(
         "      trained on {} rows of {} (k = {}, {mapping}); test: {}  [{}]",
         m.training_data.train_rows,

@@ -133,6 +133,10 @@ pub struct TrainArgs {
     /// Hidden ReLU units of the output mapping; 0 makes it linear [default: 0].
     #[arg(long, value_name = "UNITS")]
     head_hidden: Option<usize>,
+    /// Layers whose mean-pooled (per-residue: per-token) hidden states the output mapping reads,
+    /// concatenated, e.g. `0,2,4,6` (0 = the embeddings) [default: the last layer].
+    #[arg(long, value_name = "LAYERS", value_delimiter = ',')]
+    readout: Vec<usize>,
     /// Continue an interrupted run from the checkpoint in the output folder.
     #[arg(long)]
     resume: bool,

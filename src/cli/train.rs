@@ -92,6 +92,7 @@ fn train_spec(args: &TrainArgs) -> TrainSpec {
         seed: args.seed.unwrap_or(defaults.seed),
         max_length: args.max_length.unwrap_or(defaults.max_length),
         head_hidden: args.head_hidden.unwrap_or(defaults.head_hidden),
+        readout_layers: args.readout.clone(),
         ..defaults
     };
     TrainSpec {

@@ -12,6 +12,7 @@ mod checksum;
 mod encoder;
 mod error;
 mod input_table;
+mod readout;
 mod reprogrammed;
 mod residues;
 #[doc(hidden)]
@@ -25,6 +26,7 @@ pub use encoder::{BertConfig, BertEncoder, PackedEncoder, Tape, mean_pool};
 pub(crate) use encoder::{View, matmul};
 pub use error::{FETCH_HINT, ModelError, Result};
 pub use input_table::{InputTable, input_ids};
+pub use readout::Readout;
 pub use reprogrammed::{BatchSettings, Embeddings, Engine, ReprogrammedModel};
 pub use residues::{ResidueMap, ResidueOutputs};
 pub use theta::{SparseRow, Theta};

@@ -11,6 +11,7 @@ use super::checksum::sha256_file;
 use super::encoder::{BertConfig, BertEncoder, PackedEncoder, mean_pool};
 use super::error::{ModelError, Result};
 use super::input_table::{InputTable, PAD_ROW, input_ids};
+use super::readout::Readout;
 use super::theta::Theta;
 use super::vocab::{EnglishTokens, InvalidResidue, tokenize_residues};
 
@@ -72,6 +73,8 @@ pub struct ReprogrammedModel {
     packed: Option<(Arc<PackedEncoder>, InputTable)>,
     engine: Engine,
     settings: BatchSettings,
+    /// The hidden states that make the features.
+    readout: Readout,
 }
 
 impl ReprogrammedModel {
@@ -105,6 +108,7 @@ impl ReprogrammedModel {
             packed,
             engine,
             settings: Default::default(),
+            readout: Readout::last(),
         })
     }
 
@@ -124,6 +128,7 @@ impl ReprogrammedModel {
             packed,
             engine: self.engine,
             settings: self.settings,
+            readout: self.readout.clone(),
         })
     }
 
@@ -136,6 +141,22 @@ impl ReprogrammedModel {
     /// The encoder implementation in use.
     pub fn engine(&self) -> Engine {
         self.engine
+    }
+
+    /// Reads the hidden states `readout` names (a predictor's) instead of the current ones.
+    pub fn with_readout(mut self, readout: Readout) -> Self {
+        self.readout = readout;
+        self
+    }
+
+    /// The hidden states the features are made of.
+    pub fn readout(&self) -> &Readout {
+        &self.readout
+    }
+
+    /// Width of the features: d for each layer the readout reads.
+    pub fn feature_width(&self) -> usize {
+        self.readout.count() * self.dim()
     }
 
     /// How sequences are batched.
@@ -174,7 +195,7 @@ impl ReprogrammedModel {
         &self.english
     }
 
-    /// Width of the vectors.
+    /// Width of the encoder's hidden states (d).
     pub fn dim(&self) -> usize {
         self.encoder.config().hidden_size
     }
@@ -184,8 +205,8 @@ impl ReprogrammedModel {
         self.encoder.config().max_position_embeddings - 2
     }
 
-    /// Embeds each sequence: the mask-aware mean of the last hidden state over `[CLS] residues
-    /// [SEP]`. Longer sequences than [`Self::max_residues`] are cut into overlapping windows whose
+    /// Embeds each sequence: the mask-aware mean of its features (the last hidden state, or the
+    /// readout's states) over `[CLS] residues [SEP]`. Longer sequences than [`Self::max_residues`] are cut into overlapping windows whose
     /// vectors are averaged by residue count. Results come back in input order.
     pub fn embed<'a>(
         &self,
@@ -197,7 +218,7 @@ impl ReprogrammedModel {
 
     /// [`Self::embed`] on residue tokens (`None` rows stay without a vector).
     pub fn embed_tokens(&self, rows: &[Option<Vec<u8>>]) -> Result<Embeddings> {
-        let dim = self.dim();
+        let dim = self.feature_width();
         let mut values = vec![0f32; rows.len() * dim];
         let mut weights = vec![0f32; rows.len()];
         self.for_each_window_batch(rows, |batch, inputs| {
@@ -239,19 +260,19 @@ impl ReprogrammedModel {
         )
     }
 
-    /// Mean-pooled vectors (`inputs × d`, row-major) of residue-token inputs that fit the model,
-    /// by the engine in use.
+    /// Mean-pooled features (`inputs × width`, row-major) of residue-token inputs that fit the
+    /// model, by the engine in use.
     fn encode_flat(&self, inputs: &[&[u8]]) -> Result<Vec<f32>> {
         match (&self.packed, self.engine) {
             (Some((encoder, table)), Engine::Packed) => {
                 let ids: Vec<Vec<u32>> = inputs.iter().map(|tokens| input_ids(tokens).collect()).collect();
-                Ok(encoder.encode_pooled(table.values(), &ids))
+                Ok(encoder.encode_pooled(table.values(), &ids, &self.readout))
             }
             _ => Ok(self.encode(inputs)?.flatten_all()?.to_vec1()?),
         }
     }
 
-    /// Mean-pooled vectors (`[inputs, d]`) of residue-token inputs that fit the model, padded into
+    /// Mean-pooled features (`[inputs, width]`) of residue-token inputs that fit the model, padded into
     /// one batch and run by the candle encoder.
     pub fn encode(&self, inputs: &[&[u8]]) -> Result<Tensor> {
         let (ids, mask) = self.batch_ids(inputs)?;
@@ -278,14 +299,15 @@ impl ReprogrammedModel {
         ))
     }
 
-    /// The last hidden state for input-table ids, with this model's Θ.
+    /// The features (`[batch, tokens, width]`: the last hidden state, or the readout's states)
+    /// for input-table ids, with this model's Θ.
     pub fn forward_ids(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let (batch, tokens) = ids.dims2()?;
         let embeddings = self
             .input_table
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((batch, tokens, self.dim()))?;
-        self.encoder.forward(&embeddings, mask)
+        self.encoder.forward_features(&embeddings, mask, &self.readout)
     }
 }
 

@@ -1,6 +1,7 @@
-//! Per-residue outputs: the last hidden state of every residue (not pooled), turned into a few
-//! values per residue (a per-residue predictor's class scores) batch by batch, so that memory
-//! holds `width` values per residue rather than d.
+//! Per-residue outputs: the features of every residue (its last hidden state, or the states the
+//! model's readout names; not pooled), turned into a few values per residue (a per-residue
+//! predictor's class scores) batch by batch, so that memory holds `width` values per residue
+//! rather than the features.
 //!
 //! Sequences longer than the model's positions are cut into the same overlapping windows as
 //! [`ReprogrammedModel::embed`]; each residue's values come from the window in which it lies
@@ -21,11 +22,11 @@ pub struct ResidueOutputs {
     pub rows: Vec<Option<Vec<f32>>>,
 }
 
-/// Maps the last hidden states of `n` residues (`n × d`, row-major) to `n × width` values.
+/// Maps the features of `n` residues (`n × feature width`, row-major) to `n × width` values.
 pub type ResidueMap<'m> = dyn Fn(&[f32]) -> Vec<f32> + 'm;
 
 impl ReprogrammedModel {
-    /// `map` applied to the last hidden state of every residue of each sequence; rows come back
+    /// `map` applied to the features of every residue of each sequence; rows come back
     /// in input order, each with as many residues as its tokens (a terminal `*` is not one).
     pub fn residue_outputs<'a>(
         &self,
@@ -83,16 +84,16 @@ impl ReprogrammedModel {
         Ok(ResidueOutputs { width, rows: outputs })
     }
 
-    /// The last hidden states of the residues (no `[CLS]`, `[SEP]`) of inputs that fit the
-    /// model, `[Σ residues, d]`, by the engine in use.
+    /// The features of the residues (no `[CLS]`, `[SEP]`) of inputs that fit the model,
+    /// `[Σ residues, feature width]`, by the engine in use.
     fn residue_states(&self, inputs: &[&[u8]]) -> Result<Vec<f32>> {
-        let d = self.dim();
+        let d = self.feature_width();
         let residues: usize = inputs.iter().map(|t| t.len()).sum();
         let mut out = Vec::with_capacity(residues * d);
         match self.packed() {
             Some((encoder, table)) if self.engine() == Engine::Packed => {
                 let ids: Vec<Vec<u32>> = inputs.iter().map(|tokens| input_ids(tokens).collect()).collect();
-                encoder.encode_then(table.values(), &ids, |hidden, lengths| {
+                encoder.encode_then(table.values(), &ids, self.readout(), |hidden, lengths| {
                     let mut start = 0;
                     for &n in lengths {
                         out.extend_from_slice(&hidden[(start + 1) * d..(start + n - 1) * d]);

@@ -32,6 +32,14 @@ pub enum PredictorError {
     /// The predictor was trained on another base model than the one loaded.
     #[error("{0}")]
     BaseModel(Box<BaseModelMismatch>),
+    /// The predictor reads hidden states its base model does not have.
+    #[error("predictor '{name}' cannot read its readout_layers from this base model: {message}")]
+    Readout {
+        /// The predictor's name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Two predictors claim one name.
     #[error("two predictors are named '{name}': {} and {}", first.display(), second.display())]
     Duplicate {

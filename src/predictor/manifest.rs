@@ -121,6 +121,10 @@ pub struct HyperParameters {
     /// Hidden ReLU units of the output mapping (0: a linear mapping).
     #[serde(default)]
     pub head_hidden: usize,
+    /// The layers whose hidden states the output mapping reads, concatenated (0 = embeddings);
+    /// empty (and left out of the manifest): the last layer alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readout_layers: Vec<usize>,
 }
 
 impl Default for HyperParameters {
@@ -138,6 +142,7 @@ impl Default for HyperParameters {
             max_length: 510,
             valid_fraction: 0.1,
             head_hidden: 0,
+            readout_layers: Vec::new(),
         }
     }
 }
@@ -263,6 +268,10 @@ impl Manifest {
                 manifest.name
             )));
         }
+        let layers = &manifest.hyper_parameters.readout_layers;
+        if let Some(twice) = layers.iter().enumerate().find(|&(i, l)| layers[..i].contains(l)) {
+            return Err(bad(format!("readout_layers names layer {} twice", twice.1)));
+        }
         let classes = manifest.labels.len();
         match manifest.kind {
             Kind::Binary if classes != 2 => Err(bad(format!("a binary predictor needs 2 labels, not {classes}"))),
@@ -300,6 +309,11 @@ impl Manifest {
             Kind::Regression => 1,
             _ => self.labels.len(),
         }
+    }
+
+    /// Width of what the output mapping reads: d for each readout layer.
+    pub fn feature_width(&self) -> usize {
+        self.base_model.hidden_size * self.hyper_parameters.readout_layers.len().max(1)
     }
 
     /// Index of the positive label (binary predictors).

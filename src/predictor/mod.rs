@@ -21,7 +21,9 @@ pub use manifest::{
     UNLABELLED, is_function_name,
 };
 
-use crate::model::{Embeddings, InvalidResidue, NUM_RESIDUES, ReprogrammedModel, ResidueOutputs, SparseRow, Theta};
+use crate::model::{
+    Embeddings, InvalidResidue, NUM_RESIDUES, Readout, ReprogrammedModel, ResidueOutputs, SparseRow, Theta,
+};
 
 /// The manifest's file name in a predictor folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -155,7 +157,26 @@ impl Predictor {
         if base.weights_sha256 != model.weights_sha256() {
             return Err(mismatch(model.weights_sha256().to_string()));
         }
+        let stored = &self.manifest.hyper_parameters.readout_layers;
+        if !stored.is_empty() {
+            Readout::of_layers(stored, model.encoder().config().num_hidden_layers).map_err(|message| {
+                PredictorError::Readout {
+                    name: self.manifest.name.clone(),
+                    message,
+                }
+            })?;
+        }
         Ok(())
+    }
+
+    /// The hidden states the output mapping reads.
+    pub fn readout(&self) -> Readout {
+        Readout::from_stored(&self.manifest.hyper_parameters.readout_layers)
+    }
+
+    /// `base` with this predictor's Θ and readout: the model its output mapping reads.
+    pub fn model(&self, base: &ReprogrammedModel) -> crate::model::Result<ReprogrammedModel> {
+        Ok(base.with_theta(&self.theta)?.with_readout(self.readout()))
     }
 
     /// The output mapping applied to pooled vectors: class probabilities (softmax), or the
@@ -194,7 +215,7 @@ impl Predictor {
     }
 
     /// Class probabilities of every residue of each sequence (per-residue predictors): the
-    /// output mapping applied to each residue's last hidden state, then the softmax; `labels`
+    /// output mapping applied to each residue's features, then the softmax; `labels`
     /// order, by `model` (the base model with this predictor's Θ).
     pub fn predict_residues<'a>(
         &self,
@@ -367,7 +388,7 @@ impl WeightsFile {
     /// The output mapping the manifest describes: linear, or with a hidden layer.
     fn head(&self, manifest: &Manifest) -> Result<Head> {
         let (dim, units, outputs) = (
-            manifest.base_model.hidden_size,
+            manifest.feature_width(),
             manifest.hyper_parameters.head_hidden,
             manifest.outputs(),
         );

@@ -26,7 +26,7 @@ pub fn evaluate_subsets(
 ) -> Result<Vec<Metrics>> {
     predictor.check_base_model(model)?;
     let manifest = &predictor.manifest;
-    let reprogrammed = model.with_theta(&predictor.theta)?;
+    let reprogrammed = predictor.model(model)?;
     if manifest.kind == Kind::Residue {
         let scored = score_residues(predictor, &reprogrammed, rows)?;
         return Ok(subsets
@@ -113,7 +113,7 @@ pub fn decision_threshold(
     let (Kind::Binary, Some(positive)) = (manifest.kind, manifest.positive_index()) else {
         return Ok(None);
     };
-    let reprogrammed = model.with_theta(&predictor.theta)?;
+    let reprogrammed = predictor.model(model)?;
     let predictions = predictor.predict(
         &reprogrammed,
         rows.sequences.iter().map(|s| Some(s.as_str())),

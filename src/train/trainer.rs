@@ -23,7 +23,7 @@ use super::objective::{ValidationScore, objective};
 use super::residue;
 use super::rng::{Rng, Stream};
 use super::task::{Example, Task, examples, task_of};
-use crate::model::{InputTable, NUM_RESIDUES, PackedEncoder, ReprogrammedModel, Theta, input_ids};
+use crate::model::{InputTable, NUM_RESIDUES, PackedEncoder, Readout, ReprogrammedModel, Theta, input_ids};
 use crate::predictor::{
     BaseModel, Head, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, Predictor, Sparsity, TrainingData, TrainingLog,
 };
@@ -117,8 +117,9 @@ pub const MAX_HEAD_HIDDEN: usize = 4096;
 pub const MAX_BATCH_SIZE: usize = 4096;
 
 /// Checks the settings before anything is allocated or trained: counts positive and bounded
-/// (`k` by the model width `dim`: OMP cannot use more atoms than dimensions), rates finite.
-fn check_settings(hyper: &HyperParameters, dim: usize) -> Result<()> {
+/// (`k` by the model width `dim`: OMP cannot use more atoms than dimensions), rates finite, the
+/// readout's layers among the model's `layers`; gives the readout.
+fn check_settings(hyper: &HyperParameters, dim: usize, layers: usize) -> Result<Readout> {
     let bounded = |name: &str, value: usize, least: usize, most: usize| {
         if (least..=most).contains(&value) {
             Ok(())
@@ -153,7 +154,11 @@ fn check_settings(hyper: &HyperParameters, dim: usize) -> Result<()> {
             hyper.valid_fraction
         )));
     }
-    Ok(())
+    if hyper.readout_layers.is_empty() {
+        return Ok(Readout::last());
+    }
+    Readout::of_layers(&hyper.readout_layers, layers)
+        .map_err(|message| TrainError::Settings(format!("--readout: {message}")))
 }
 
 /// The rows a run trains and validates on.
@@ -186,6 +191,8 @@ struct Trainer<'a> {
     max_length: usize,
     /// Which head parameters get weight decay (the weights, not the biases).
     decays: Vec<bool>,
+    /// The hidden states the output mapping reads.
+    readout: Readout,
 }
 
 impl<'a> Trainer<'a> {
@@ -193,7 +200,7 @@ impl<'a> Trainer<'a> {
     /// state (or the checkpoint's, when resuming).
     fn setup(model: &'a ReprogrammedModel, data: &'a Datasets, spec: &'a TrainSpec) -> Result<Self> {
         let hyper = &spec.hyper;
-        check_settings(hyper, model.dim())?;
+        let readout = check_settings(hyper, model.dim(), model.encoder().config().num_hidden_layers)?;
         let (encoder, base_table) = model.packed().ok_or_else(|| {
             TrainError::Settings("training runs on the CPU (the packed encoder); drop --device".into())
         })?;
@@ -214,10 +221,11 @@ impl<'a> Trainer<'a> {
         }
         let task = task_of(kind, &splits.train, spec.positive.as_deref())?;
         let train_set = training_examples(data, &splits, &task)?;
-        let manifest = draft_manifest(model, data, spec, &task, &splits);
+        let mut manifest = draft_manifest(model, data, spec, &task, &splits);
+        manifest.hyper_parameters.readout_layers = readout.stored().to_vec();
         let run = run_fingerprint(&manifest, spec, &splits.train)?;
 
-        let (dictionary, mut state) = initial_state(model, hyper, task.outputs())?;
+        let (dictionary, mut state) = initial_state(model, hyper, task.outputs(), readout.count() * model.dim())?;
         let mut info = CheckpointInfo {
             epochs_done: 0,
             steps: 0,
@@ -253,6 +261,7 @@ impl<'a> Trainer<'a> {
             // a training input never exceeds the model's positions, whatever --max-length says
             max_length: hyper.max_length.clamp(1, model.max_residues()),
             decays,
+            readout,
         })
     }
 
@@ -352,20 +361,20 @@ impl<'a> Trainer<'a> {
             .map(|(example, range)| input_ids(&example.tokens[range.clone()]).collect())
             .collect();
         let table = self.base_table.with_residues(&self.state.v_t);
-        let tape = self.encoder.record(table.values(), &inputs);
+        let tape = self.encoder.record(table.values(), &inputs, &self.readout);
         let head = &self.state.head;
         let (loss, grads, d_table) = if self.kind == Kind::Residue {
-            // the output mapping reads each labelled residue's last hidden state
+            // the output mapping reads each labelled residue's features
             let classes: Vec<&[u8]> = windows
                 .iter()
                 .map(|(example, range)| &example.classes[range.clone()])
                 .collect();
-            let labelled = residue::LabelledStates::gather(tape.hidden(), tape.lengths(), &classes, self.model.dim());
+            let labelled = residue::LabelledStates::gather(tape.features(), tape.lengths(), &classes, tape.width());
             let logits = head.forward(&labelled.states);
             let (loss, d_logits) = objective(Kind::Multiclass, &logits, &labelled.targets, head.outputs());
             let grads = head.backward(&labelled.states, &d_logits);
-            let d_hidden = labelled.scatter(&grads.pooled, tape.hidden().len());
-            (loss, grads.parameters, tape.backward_hidden(d_hidden, table.rows()))
+            let d_features = labelled.scatter(&grads.pooled, tape.features().len());
+            (loss, grads.parameters, tape.backward_features(d_features, table.rows()))
         } else {
             let targets: Vec<f32> = windows.iter().map(|(example, _)| example.target).collect();
             let logits = head.forward(tape.pooled());
@@ -421,8 +430,14 @@ impl<'a> Trainer<'a> {
 }
 
 /// The dictionary V_S that Θ codes over, and the state training starts from: V_T of the one-hot
-/// Θ (each residue on its own English letter token), a seeded output mapping, fresh Adam moments.
-fn initial_state(model: &ReprogrammedModel, hyper: &HyperParameters, outputs: usize) -> Result<(Dictionary, State)> {
+/// Θ (each residue on its own English letter token), a seeded output mapping reading `features`
+/// values, fresh Adam moments.
+fn initial_state(
+    model: &ReprogrammedModel,
+    hyper: &HyperParameters,
+    outputs: usize,
+    features: usize,
+) -> Result<(Dictionary, State)> {
     let v_s: Vec<f32> = model
         .encoder()
         .word_embeddings()
@@ -432,7 +447,7 @@ fn initial_state(model: &ReprogrammedModel, hyper: &HyperParameters, outputs: us
     let d = model.dim();
     let dictionary = Dictionary::new(v_s, d);
     let mut init_rng = Rng::stream(hyper.seed, Stream::HeadInit);
-    let head = Head::with_hidden(outputs, d, hyper.head_hidden, || init_rng.unit() as f32);
+    let head = Head::with_hidden(outputs, features, hyper.head_hidden, || init_rng.unit() as f32);
     let state = State {
         v_t: dictionary.reconstruct(&Theta::one_hot(model.english_tokens())),
         adam_v_t: Adam::new(NUM_RESIDUES * d),

@@ -12,9 +12,10 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 
-use super::predict::loaded_predictor;
+use super::predict::checked_predictor;
+use super::theta_pass::theta_model;
 use super::{SEQUENCE_TYPES, invalid_residue_policy, model_error, sequences};
-use crate::model::{BertConfig, Embeddings};
+use crate::model::{BertConfig, Embeddings, Readout};
 use crate::predictor::Catalog;
 use crate::runtime::{ModelSpec, run_on_compute_pool, shared_model};
 
@@ -114,7 +115,9 @@ impl ScalarUDFImpl for EmbedFunction {
                     let known: Vec<&str> = self.predictors.iter().map(|(n, _)| n.as_str()).collect();
                     return exec_err!("no predictor '{name}'; the catalog has: {}", known.join(", "));
                 };
-                let (_, model) = loaded_predictor(dir, &self.spec)?;
+                // the last hidden state with the predictor's Θ, whatever layers its mapping reads
+                let predictor = checked_predictor(dir, &self.spec)?;
+                let model = theta_model(&self.spec, &predictor.theta, &Readout::last()).map_err(model_error)?;
                 Embeddings::clone(&*model.embed(&array, policy)?)
             }
         };

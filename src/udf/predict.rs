@@ -211,15 +211,21 @@ fn residue_probabilities(labels: &[String], outputs: &ResidueOutputs) -> Result<
     )?))
 }
 
-/// A predictor's weights and the model with its Θ, both loaded once per process; the predictor
-/// checked against the base model.
+/// A predictor's weights and the model with its Θ and readout, both loaded once per process; the
+/// predictor checked against the base model.
 pub(crate) fn loaded_predictor(dir: &std::path::Path, spec: &ModelSpec) -> Result<(Arc<Predictor>, Arc<ThetaModel>)> {
+    let predictor = checked_predictor(dir, spec)?;
+    let model = theta_model(spec, &predictor.theta, &predictor.readout()).map_err(super::model_error)?;
+    Ok((predictor, model))
+}
+
+/// A predictor's weights, loaded once per process and checked against the base model.
+pub(crate) fn checked_predictor(dir: &std::path::Path, spec: &ModelSpec) -> Result<Arc<Predictor>> {
     let external = |e: crate::predictor::PredictorError| DataFusionError::External(Box::new(e));
     let predictor = shared_predictor(dir).map_err(external)?;
     let base = shared_model(spec).map_err(super::model_error)?;
     predictor.check_base_model(&base).map_err(external)?;
-    let model = theta_model(spec, &predictor.theta).map_err(super::model_error)?;
-    Ok((predictor, model))
+    Ok(predictor)
 }
 
 /// The SQL type of a predictor's results.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use datafusion::arrow::array::{Array, ArrayRef};
 
-use crate::model::{Embeddings, InvalidResidue, ReprogrammedModel, Result, Theta};
+use crate::model::{Embeddings, InvalidResidue, Readout, ReprogrammedModel, Result, Theta};
 use crate::runtime::{ModelSpec, shared_model};
 
 /// The base model with one Θ, and the embeddings of the last batch it saw.
@@ -54,10 +54,11 @@ pub fn theta_passes() -> usize {
     PASSES.load(Ordering::Relaxed)
 }
 
-type Shared = Mutex<HashMap<ModelSpec, Vec<(Theta, Arc<ThetaModel>)>>>;
+type Shared = Mutex<HashMap<ModelSpec, Vec<((Theta, Readout), Arc<ThetaModel>)>>>;
 
-/// The model `spec` names with `theta`, made once per process and shared by equal Θs.
-pub fn theta_model(spec: &ModelSpec, theta: &Theta) -> Result<Arc<ThetaModel>> {
+/// The model `spec` names with `theta` and `readout`, made once per process and shared by equal
+/// Θs read the same way.
+pub fn theta_model(spec: &ModelSpec, theta: &Theta, readout: &Readout) -> Result<Arc<ThetaModel>> {
     static MODELS: OnceLock<Shared> = OnceLock::new();
     let base = shared_model(spec)?;
     let mut models = MODELS
@@ -65,13 +66,13 @@ pub fn theta_model(spec: &ModelSpec, theta: &Theta) -> Result<Arc<ThetaModel>> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let same_spec = models.entry(spec.clone()).or_default();
-    if let Some((_, model)) = same_spec.iter().find(|(t, _)| t == theta) {
+    if let Some((_, model)) = same_spec.iter().find(|((t, r), _)| t == theta && r == readout) {
         return Ok(Arc::clone(model));
     }
     let model = Arc::new(ThetaModel {
-        model: base.with_theta(theta)?,
+        model: base.with_theta(theta)?.with_readout(readout.clone()),
         last: Mutex::new(None),
     });
-    same_spec.push((theta.clone(), Arc::clone(&model)));
+    same_spec.push(((theta.clone(), readout.clone()), Arc::clone(&model)));
     Ok(model)
 }

@@ -12,6 +12,7 @@ use candle_core::{D, DType, Device, Tensor};
 
 use super::config::BertConfig;
 use crate::model::error::{ModelError, Result};
+use crate::model::readout::Readout;
 
 /// A LayerNorm with its parameters.
 #[derive(Debug, Clone)]
@@ -191,6 +192,12 @@ impl BertEncoder {
     /// Runs the encoder on token embeddings `[batch, tokens, d]` (rows of V_S or V_T) whose valid
     /// tokens `mask` (`[batch, tokens]`, 1.0 or 0.0) marks; returns the last hidden state.
     pub fn forward(&self, token_embeddings: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        self.forward_features(token_embeddings, mask, &Readout::last())
+    }
+
+    /// [`Self::forward`], returning the hidden states `readout` names concatenated per token:
+    /// `[batch, tokens, readout.count() · d]`.
+    pub fn forward_features(&self, token_embeddings: &Tensor, mask: &Tensor, readout: &Readout) -> Result<Tensor> {
         let (batch, tokens, d) = token_embeddings.dims3()?;
         let positions = self.position_embeddings.narrow(0, 0, tokens)?;
         let x = token_embeddings
@@ -199,10 +206,21 @@ impl BertEncoder {
         let mut x = self.embedding_norm.forward(&x)?.reshape((batch * tokens, d))?;
         // 0 for a valid key, a large negative number for padding, as `[batch, 1, 1, tokens]`
         let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((batch, 1, 1, tokens))?;
-        for layer in &self.layers {
+        let taps = readout.taps(self.layers.len());
+        let mut states = vec![None; taps.len()];
+        let mut keep = |layer: usize, x: &Tensor| {
+            for (slot, _) in taps.iter().enumerate().filter(|&(_, &l)| l == layer) {
+                states[slot] = Some(x.clone());
+            }
+        };
+        keep(0, &x);
+        for (index, layer) in self.layers.iter().enumerate() {
             x = self.layer(layer, &x, &bias, batch, tokens)?;
+            keep(index + 1, &x);
         }
-        Ok(x.reshape((batch, tokens, d))?)
+        let states: Vec<Tensor> = states.into_iter().flatten().collect();
+        let features = if readout.is_last() { x } else { Tensor::cat(&states, 1)? };
+        Ok(features.reshape((batch, tokens, taps.len() * d))?)
     }
 
     fn layer(&self, layer: &Layer, x: &Tensor, bias: &Tensor, batch: usize, tokens: usize) -> Result<Tensor> {

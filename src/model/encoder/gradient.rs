@@ -11,6 +11,7 @@ use super::kernels::{erf, exp, exp_rows};
 use super::packed::{
     LayerRecord, PackedDense, PackedEncoder, PackedNorm, ROWS_PER_TASK, Recording, View, matmul, mean_pool_packed,
 };
+use crate::model::readout::{Readout, add_block};
 
 /// A recorded forward pass of the packed encoder: the pooled vectors, and what
 /// [`Tape::backward`] needs to turn `∂loss/∂pooled` into `∂loss/∂table`.
@@ -20,18 +21,21 @@ pub struct Tape<'e> {
     lengths: Vec<usize>,
     embedding_sum: Vec<f32>,
     layers: Vec<LayerRecord>,
+    /// The layers whose states make the features.
+    readout: Readout,
     pooled: Vec<f32>,
-    /// The last hidden states, `[tokens, d]`.
-    hidden: Vec<f32>,
+    /// Every token's features (the readout's states concatenated), `[tokens, width]`.
+    features: Vec<f32>,
 }
 
 impl PackedEncoder {
     /// Runs the encoder on `inputs` (rows of `table`, `[rows, d]`) like
     /// [`PackedEncoder::encode_pooled`], keeping what the gradient needs.
-    pub fn record(&self, table: &[f32], inputs: &[Vec<u32>]) -> Tape<'_> {
+    pub fn record(&self, table: &[f32], inputs: &[Vec<u32>], readout: &Readout) -> Tape<'_> {
         let mut recording = Recording::default();
-        let (hidden, pooled) = self.forward(table, inputs, Some(&mut recording), |x, lengths| {
-            (x.to_vec(), mean_pool_packed(x, lengths, self.hidden))
+        let width = readout.count() * self.hidden;
+        let (features, pooled) = self.forward(table, inputs, readout, Some(&mut recording), |x, lengths| {
+            (x.to_vec(), mean_pool_packed(x, lengths, width))
         });
         Tape {
             encoder: self,
@@ -39,8 +43,9 @@ impl PackedEncoder {
             lengths: inputs.iter().map(Vec::len).collect(),
             embedding_sum: recording.embedding_sum,
             layers: recording.layers,
+            readout: readout.clone(),
             pooled,
-            hidden,
+            features,
         }
     }
 
@@ -97,14 +102,19 @@ impl PackedEncoder {
 }
 
 impl Tape<'_> {
-    /// The mean-pooled last hidden states, `inputs × d`.
+    /// The mean-pooled features, `inputs × width`.
     pub fn pooled(&self) -> &[f32] {
         &self.pooled
     }
 
-    /// The last hidden state of every token, `[tokens, d]`, the inputs end to end.
-    pub fn hidden(&self) -> &[f32] {
-        &self.hidden
+    /// The features of every token, `[tokens, width]`, the inputs end to end.
+    pub fn features(&self) -> &[f32] {
+        &self.features
+    }
+
+    /// Features per token: the readout's layers × d.
+    pub fn width(&self) -> usize {
+        self.readout.count() * self.encoder.hidden
     }
 
     /// The inputs' lengths in tokens.
@@ -112,33 +122,48 @@ impl Tape<'_> {
         &self.lengths
     }
 
-    /// `∂loss/∂table` (`[table_rows, d]`) from `∂loss/∂pooled` (`inputs × d`).
+    /// `∂loss/∂table` (`[table_rows, d]`) from `∂loss/∂pooled` (`inputs × width`).
     pub fn backward(&self, d_pooled: &[f32], table_rows: usize) -> Vec<f32> {
-        let d = self.encoder.hidden;
-        assert_eq!(d_pooled.len(), self.lengths.len() * d, "one gradient row per input");
+        let width = self.width();
+        assert_eq!(d_pooled.len(), self.lengths.len() * width, "one gradient row per input");
         // mean pooling spreads each input's gradient evenly over its tokens
-        let mut dx = Vec::with_capacity(self.ids.len() * d);
-        for (&n, g) in self.lengths.iter().zip(d_pooled.chunks_exact(d)) {
+        let mut d_features = Vec::with_capacity(self.ids.len() * width);
+        for (&n, g) in self.lengths.iter().zip(d_pooled.chunks_exact(width)) {
             for _ in 0..n {
-                dx.extend(g.iter().map(|v| v / n as f32));
+                d_features.extend(g.iter().map(|v| v / n as f32));
             }
         }
-        self.backward_hidden(dx, table_rows)
+        self.backward_features(d_features, table_rows)
     }
 
-    /// `∂loss/∂table` (`[table_rows, d]`) from `∂loss/∂hidden`, the gradient of every token's
-    /// last hidden state (`[tokens, d]`, as [`Tape::hidden`]).
-    pub fn backward_hidden(&self, mut dx: Vec<f32>, table_rows: usize) -> Vec<f32> {
+    /// `∂loss/∂table` (`[table_rows, d]`) from `∂loss/∂features`, the gradient of every token's
+    /// features (`[tokens, width]`, as [`Tape::features`]): each read layer's block joins the
+    /// backward pass where that layer's output is.
+    pub fn backward_features(&self, d_features: Vec<f32>, table_rows: usize) -> Vec<f32> {
         let encoder = self.encoder;
         let d = encoder.hidden;
         let threads = rayon::current_num_threads();
         let tokens = self.ids.len();
-        assert_eq!(dx.len(), tokens * d, "one gradient row per token");
+        assert_eq!(d_features.len(), tokens * self.width(), "one gradient row per token");
+        let taps = self.readout.taps(encoder.layers.len());
+        let (mut dx, d_features) = if self.readout.is_last() {
+            (d_features, None)
+        } else {
+            (vec![0f32; tokens * d], Some(d_features))
+        };
+        let join = |dx: &mut [f32], layer: usize| {
+            if let Some(d_features) = &d_features {
+                for (slot, _) in taps.iter().enumerate().filter(|&(_, &l)| l == layer) {
+                    add_block(dx, d_features, slot, taps.len(), d);
+                }
+            }
+        };
         let inner = encoder.layers.first().map_or(0, |l| l.intermediate.bias.len());
         let mut d_intermediate = vec![0f32; tokens * inner];
         let mut d_context = vec![0f32; tokens * d];
         let mut d_qkv = vec![0f32; tokens * 3 * d];
-        for (layer, record) in encoder.layers.iter().zip(&self.layers).rev() {
+        for (index, (layer, record)) in encoder.layers.iter().zip(&self.layers).enumerate().rev() {
+            join(&mut dx, index + 1);
             // x_out = LN(output_sum), output_sum = GELU(I) W_out + b + attended
             layer_norm_backward(&mut dx, &record.output_sum, &layer.output_norm);
             let dx_view = View::new(&dx, tokens, d, d, 1);
@@ -180,6 +205,7 @@ impl Tape<'_> {
             let d_qkv_view = View::new(&d_qkv, tokens, 3 * d, 3 * d, 1);
             matmul(&mut dx, d, true, d_qkv_view, transposed(&layer.qkv), 1.0, threads);
         }
+        join(&mut dx, 0);
         layer_norm_backward(&mut dx, &self.embedding_sum, &encoder.embedding_norm);
         let mut gradient = vec![0f32; table_rows * d];
         for (&id, g) in self.ids.iter().zip(dx.chunks_exact(d)) {
@@ -240,8 +266,8 @@ fn gelu_backward(grad: &mut [f32], pre: &[f32], width: usize) {
 mod tests {
     use candle_core::Device;
 
-    use crate::model::ReprogrammedModel;
     use crate::model::testing::write_tiny_bert;
+    use crate::model::{Readout, ReprogrammedModel};
 
     /// A deterministic pseudo-random value in [-1, 1).
     fn noise(i: usize, salt: u64) -> f32 {
@@ -307,13 +333,14 @@ mod tests {
             vec![26, 1, 2, 3, 4, 5, 6, 7, 8, 27],
         ];
         let weights: Vec<f32> = (0..inputs.len() * d).map(|i| noise(i, 2)).collect();
+        let last = Readout::last();
         let loss = |table: &[f32]| -> f64 {
-            let pooled = encoder.encode_pooled(table, &inputs);
+            let pooled = encoder.encode_pooled(table, &inputs, &last);
             pooled.iter().zip(&weights).map(|(p, w)| f64::from(p * w)).sum()
         };
 
-        let tape = encoder.record(&table, &inputs);
-        let direct = encoder.encode_pooled(&table, &inputs);
+        let tape = encoder.record(&table, &inputs, &last);
+        let direct = encoder.encode_pooled(&table, &inputs, &last);
         for (a, b) in tape.pooled().iter().zip(&direct) {
             assert!((a - b).abs() < 1e-5, "recorded forward {a} vs {b}");
         }
@@ -329,22 +356,54 @@ mod tests {
     #[test]
     fn per_token_gradient_matches_finite_differences() {
         let model = tiny_model();
+        let layers = model.encoder().config().num_hidden_layers;
         let (encoder, table) = model.packed().unwrap();
         let (d, rows) = (model.dim(), table.rows());
         let table = noisy(table.values(), 3);
         let inputs = vec![vec![26, 4, 9, 1, 27], vec![26, 2, 2, 27]];
         let tokens: usize = inputs.iter().map(Vec::len).sum();
-        let weights: Vec<f32> = (0..tokens * d).map(|i| noise(i, 4)).collect();
-        // a loss on every token's last hidden state, as a per-residue task has
-        let loss = |table: &[f32]| -> f64 {
-            encoder.encode_then(table, &inputs, |hidden, lengths| {
-                assert_eq!(lengths, [5, 4]);
-                hidden.iter().zip(&weights).map(|(h, w)| f64::from(h * w)).sum()
-            })
-        };
-        let tape = encoder.record(&table, &inputs);
-        assert_eq!(tape.hidden().len(), tokens * d);
-        let gradient = tape.backward_hidden(weights.clone(), rows);
-        assert_matches_finite_differences(&table, &gradient, d, [1, 2, 4, 26, 27], loss);
+        // the last layer alone, and lower layers (the embeddings among them) out of order
+        for readout in [Readout::last(), Readout::of_layers(&[1, 0, 2], layers).unwrap()] {
+            let width = readout.count() * d;
+            let weights: Vec<f32> = (0..tokens * width).map(|i| noise(i, 4)).collect();
+            // a loss on every token's features, as a per-residue task has
+            let loss = |table: &[f32]| -> f64 {
+                encoder.encode_then(table, &inputs, &readout, |features: &[f32], lengths: &[usize]| {
+                    assert_eq!(lengths, [5, 4]);
+                    features.iter().zip(&weights).map(|(h, w)| f64::from(h * w)).sum()
+                })
+            };
+            let tape = encoder.record(&table, &inputs, &readout);
+            assert_eq!((tape.features().len(), tape.width()), (tokens * width, width));
+            let gradient = tape.backward_features(weights.clone(), rows);
+            assert_matches_finite_differences(&table, &gradient, d, [1, 2, 4, 26, 27], loss);
+        }
+    }
+
+    #[test]
+    fn readout_features_are_the_named_layers_states_on_both_engines() {
+        let model = tiny_model();
+        let layers = model.encoder().config().num_hidden_layers;
+        let inputs: [&[u8]; 2] = [&[0, 3, 5, 3], &[7]];
+        let last = model.encode(&inputs).unwrap().to_vec2::<f32>().unwrap();
+        let readout = Readout::of_layers(&[0, layers], layers).unwrap();
+        let two = model
+            .with_theta(&crate::model::Theta::one_hot(model.english_tokens()))
+            .unwrap()
+            .with_readout(readout);
+        let candle = two.encode(&inputs).unwrap().to_vec2::<f32>().unwrap();
+        let d = model.dim();
+        let embeddings = two
+            .embed_tokens(&[Some(inputs[0].to_vec()), Some(inputs[1].to_vec())])
+            .unwrap();
+        assert_eq!(embeddings.dim, 2 * d);
+        for (i, (last, candle)) in last.iter().zip(&candle).enumerate() {
+            // the second block is the last layer's pooled state; the first is not
+            let packed = embeddings.row(i).unwrap();
+            for (a, b) in candle[d..].iter().zip(last).chain(packed.iter().zip(candle)) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
+            assert!(candle[..d].iter().zip(last).any(|(a, b)| (a - b).abs() > 1e-3));
+        }
     }
 }

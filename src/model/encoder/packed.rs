@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use super::bert::{BertEncoder, Dense, Norm};
 use super::kernels::{add_bias, add_layer_norm, bias_gelu, exp_rows};
 use crate::model::error::Result;
+use crate::model::readout::{Readout, put_block};
 
 /// A row-major matrix view with explicit strides into a slice.
 #[derive(Clone, Copy)]
@@ -319,17 +320,25 @@ impl PackedEncoder {
         })
     }
 
-    /// Mean-pooled last hidden states (`inputs × d`, row-major) of inputs given as rows of
-    /// `table` (`[rows, d]`); every input must fit the model's positions.
-    pub fn encode_pooled(&self, table: &[f32], inputs: &[Vec<u32>]) -> Vec<f32> {
-        self.encode_then(table, inputs, |x, lengths| mean_pool_packed(x, lengths, self.hidden))
+    /// Mean-pooled features (`inputs × readout.count() · d`, row-major) of inputs given as rows
+    /// of `table` (`[rows, d]`); every input must fit the model's positions.
+    pub fn encode_pooled(&self, table: &[f32], inputs: &[Vec<u32>], readout: &Readout) -> Vec<f32> {
+        let width = readout.count() * self.hidden;
+        self.encode_then(table, inputs, readout, |x, lengths| mean_pool_packed(x, lengths, width))
     }
 
     /// Runs the encoder on `inputs` (rows of `table`, `[rows, d]`; each must fit the model's
-    /// positions) and gives `read` the last hidden states of every token, `[tokens, d]` with the
-    /// inputs end to end, and the inputs' lengths.
-    pub fn encode_then<R>(&self, table: &[f32], inputs: &[Vec<u32>], read: impl FnOnce(&[f32], &[usize]) -> R) -> R {
-        self.forward(table, inputs, None, read)
+    /// positions) and gives `read` the features of every token (the hidden states `readout`
+    /// names, concatenated: `[tokens, readout.count() · d]`, the inputs end to end) and the
+    /// inputs' lengths.
+    pub fn encode_then<R>(
+        &self,
+        table: &[f32],
+        inputs: &[Vec<u32>],
+        readout: &Readout,
+        read: impl FnOnce(&[f32], &[usize]) -> R,
+    ) -> R {
+        self.forward(table, inputs, readout, None, read)
     }
 
     /// The forward pass of inference and of the recorded pass alike: with `recording`, the
@@ -338,23 +347,37 @@ impl PackedEncoder {
         &self,
         table: &[f32],
         inputs: &[Vec<u32>],
+        readout: &Readout,
         mut recording: Option<&mut Recording>,
         read: impl FnOnce(&[f32], &[usize]) -> R,
     ) -> R {
         let threads = rayon::current_num_threads();
+        let d = self.hidden;
         let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
+        let taps = readout.taps(self.layers.len());
         let mut buffers = self.take_buffers();
         let mut x = std::mem::take(&mut buffers.hidden);
         self.input_embeddings(table, inputs, &mut x);
         if let Some(recording) = recording.as_deref_mut() {
             recording.embedding_sum = x.clone();
         }
+        // the last layer alone is read from `x` itself; other readouts copy their layers out
+        let mut features = (!readout.is_last()).then(|| vec![0f32; x.len() * taps.len()]);
+        let mut tap = |layer: usize, x: &[f32]| {
+            if let Some(features) = features.as_mut() {
+                for (slot, _) in taps.iter().enumerate().filter(|&(_, &l)| l == layer) {
+                    put_block(features, x, slot, taps.len(), d);
+                }
+            }
+        };
         self.embedding_norm.apply(&mut x, &[], &[]);
-        for layer in &self.layers {
+        tap(0, &x);
+        for (index, layer) in self.layers.iter().enumerate() {
             let keep = recording.as_deref_mut().map(Recording::next_layer);
             self.layer(layer, &mut x, &lengths, &mut buffers, threads, keep);
+            tap(index + 1, &x);
         }
-        let result = read(&x, &lengths);
+        let result = read(features.as_deref().unwrap_or(&x), &lengths);
         buffers.hidden = x;
         self.return_buffers(buffers);
         result

@@ -66,18 +66,24 @@ fn spec(out: &Path) -> TrainSpec {
 
 #[test]
 fn training_learns_is_deterministic_sparse_and_resumable() {
-    learns_deterministically_sparsely_and_resumably(0);
+    learns_deterministically_sparsely_and_resumably(0, &[]);
 }
 
 #[test]
 fn training_with_a_hidden_layer_learns_is_deterministic_sparse_and_resumable() {
-    learns_deterministically_sparsely_and_resumably(8);
+    learns_deterministically_sparsely_and_resumably(8, &[]);
 }
 
-fn learns_deterministically_sparsely_and_resumably(head_hidden: usize) {
+#[test]
+fn training_on_several_layers_states_learns_is_deterministic_sparse_and_resumable() {
+    learns_deterministically_sparsely_and_resumably(0, &[0, 1, 2]);
+}
+
+fn learns_deterministically_sparsely_and_resumably(head_hidden: usize, readout: &[usize]) {
     let spec = |out: &Path| {
         let mut spec = spec(out);
         spec.hyper.head_hidden = head_hidden;
+        spec.hyper.readout_layers = readout.to_vec();
         spec
     };
     let dir = tempfile::tempdir().unwrap();
@@ -99,6 +105,8 @@ fn learns_deterministically_sparsely_and_resumably(head_hidden: usize) {
     assert!(first.theta.rows().iter().all(|r| r.indices.len() <= 3));
     assert!(first.theta != Theta::one_hot(model.english_tokens()), "Θ moved");
     assert_eq!(first.head.hidden_units(), head_hidden);
+    assert_eq!(m.hyper_parameters.readout_layers, readout);
+    assert_eq!(first.head.dim(), readout.len().max(1) * model.dim());
     assert_eq!(epochs.iter().filter(|p| matches!(p, Progress::Epoch { .. })).count(), 4);
     // what was saved loads back as the same predictor, with no checkpoint left behind
     let loaded = Predictor::load(out.path()).unwrap();
@@ -111,8 +119,11 @@ fn learns_deterministically_sparsely_and_resumably(head_hidden: usize) {
     }
     // serde_json's default float parser may differ in the last bit: floats compare with a tolerance
     assert!((manifest.training.seconds - first.manifest.training.seconds).abs() < 1e-9);
+    let threshold = |m: &Manifest| m.decision_threshold.unwrap_or(f64::NAN);
+    assert!((threshold(&manifest) - threshold(&first.manifest)).abs() < 1e-12);
     manifest.metrics = first.manifest.metrics.clone();
     manifest.training.seconds = first.manifest.training.seconds;
+    manifest.decision_threshold = first.manifest.decision_threshold;
     // the saved manifest records its weights file's SHA-256 (the file exists only once saved)
     let weights = out.path().join(crate::predictor::WEIGHTS_FILE);
     assert_eq!(
@@ -205,7 +216,7 @@ fn regression_learns_a_composition_score_in_label_units() {
     assert!(test["spearman"] > 0.6, "{test:?}");
     // predictions are in label units, not standardised ones
     assert!(test["rmse"] < 1.5, "{test:?}");
-    let reprogrammed = model.with_theta(&predictor.theta).unwrap();
+    let reprogrammed = predictor.model(&model).unwrap();
     let values = predictor
         .predict(&reprogrammed, [Some("KRKRKR"), Some("DEDEDE")], InvalidResidue::Error)
         .unwrap()
