@@ -295,7 +295,7 @@ fn residue_predictor() -> (
         let udfs = tempfile::tempdir().expect("temp dir");
         train_into(udfs.path(), "site", &spec, residue_rows(16), &[]);
         let predictor = r2dl::predictor::Predictor::load(&udfs.path().join("site")).expect("saved");
-        let model = Arc::new(model.with_theta(&predictor.theta).expect("Θ"));
+        let model = Arc::new(predictor.model(&model).expect("Θ"));
         (dir, model, Arc::new(predictor))
     });
     (Arc::clone(model), Arc::clone(predictor))

@@ -185,6 +185,17 @@ fn learns_deterministically_sparsely_and_resumably(head_hidden: usize, readout: 
         .unwrap_err()
         .to_string();
     assert!(error.contains("another run"), "{error}");
+
+    // a manifest naming a layer the base model lacks is refused before anything runs, naming it
+    if !readout.is_empty() {
+        let path = out.path().join(crate::predictor::MANIFEST_FILE);
+        let mut manifest = Manifest::read(&path).unwrap();
+        *manifest.hyper_parameters.readout_layers.last_mut().unwrap() = 5;
+        std::fs::write(&path, serde_json::to_string(&manifest).unwrap()).unwrap();
+        let edited = Predictor::load(out.path()).unwrap();
+        let error = edited.check_base_model(&model).unwrap_err().to_string();
+        assert!(error.contains("'tiny'") && error.contains("not 5"), "{error}");
+    }
 }
 
 fn tiny_model(dir: &Path) -> ReprogrammedModel {
