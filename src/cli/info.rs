@@ -1,7 +1,7 @@
 //! `r2dl info`: the model and the SQL functions it serves, with each predictor's labels, training
 //! size and test metrics.
 
-use r2dl::model::BertConfig;
+use r2dl::model::{BertConfig, Readout};
 use r2dl::predictor::{CatalogEntry, Kind};
 
 use super::output::Printer;
@@ -109,9 +109,9 @@ fn print_predictor(out: &mut Printer, entry: &CatalogEntry) {
         0 => "linear mapping".to_string(),
         units => format!("{units} hidden units"),
     };
-    if !m.hyper_parameters.readout_layers.is_empty() {
-        let layers: Vec<String> = m.hyper_parameters.readout_layers.iter().map(usize::to_string).collect();
-        mapping.push_str(&format!(" on layers {}", layers.join(",")));
+    let readout = Readout::from_stored(&m.hyper_parameters.readout_layers);
+    if !readout.is_last() {
+        mapping.push_str(&format!(" on layers {readout}"));
     }
     out.line(format_args!(
         "      trained on {} rows of {} (k = {}, {mapping}); test: {}  [{}]",

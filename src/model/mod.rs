@@ -27,6 +27,7 @@ pub(crate) use encoder::{View, matmul};
 pub use error::{FETCH_HINT, ModelError, Result};
 pub use input_table::{InputTable, input_ids};
 pub use readout::Readout;
+pub(crate) use readout::repeated_layer;
 pub use reprogrammed::{BatchSettings, Embeddings, Engine, ReprogrammedModel};
 pub use residues::{ResidueMap, ResidueOutputs};
 pub use theta::{SparseRow, Theta};

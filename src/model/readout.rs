@@ -30,10 +30,8 @@ impl Readout {
                 "the model has layers 0 (embeddings) to {num_layers}, not {bad}"
             ));
         }
-        for (i, l) in layers.iter().enumerate() {
-            if layers[..i].contains(l) {
-                return Err(format!("layer {l} is named twice"));
-            }
+        if let Some(l) = repeated_layer(layers) {
+            return Err(format!("layer {l} is named twice"));
         }
         if layers == [num_layers] {
             return Ok(Self::last());
@@ -84,6 +82,13 @@ impl fmt::Display for Readout {
         let names: Vec<String> = self.layers.iter().map(usize::to_string).collect();
         f.write_str(&names.join(","))
     }
+}
+
+/// The first layer `layers` names a second time, if any.
+pub(crate) fn repeated_layer(layers: &[usize]) -> Option<usize> {
+    (0..layers.len())
+        .find(|&i| layers[..i].contains(&layers[i]))
+        .map(|i| layers[i])
 }
 
 /// Copies `x` (`[tokens, d]`) into block `slot` of each row of `features` (`[tokens, slots · d]`).

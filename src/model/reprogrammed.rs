@@ -206,8 +206,9 @@ impl ReprogrammedModel {
     }
 
     /// Embeds each sequence: the mask-aware mean of its features (the last hidden state, or the
-    /// readout's states) over `[CLS] residues [SEP]`. Longer sequences than [`Self::max_residues`] are cut into overlapping windows whose
-    /// vectors are averaged by residue count. Results come back in input order.
+    /// readout's states) over `[CLS] residues [SEP]`. Longer sequences than
+    /// [`Self::max_residues`] are cut into overlapping windows whose vectors are averaged by
+    /// residue count. Results come back in input order.
     pub fn embed<'a>(
         &self,
         sequences: impl IntoIterator<Item = Option<&'a str>>,
@@ -272,8 +273,8 @@ impl ReprogrammedModel {
         }
     }
 
-    /// Mean-pooled features (`[inputs, width]`) of residue-token inputs that fit the model, padded into
-    /// one batch and run by the candle encoder.
+    /// Mean-pooled features (`[inputs, width]`) of residue-token inputs that fit the model,
+    /// padded into one batch and run by the candle encoder.
     pub fn encode(&self, inputs: &[&[u8]]) -> Result<Tensor> {
         let (ids, mask) = self.batch_ids(inputs)?;
         let hidden = self.forward_ids(&ids, &mask)?;

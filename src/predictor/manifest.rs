@@ -268,9 +268,8 @@ impl Manifest {
                 manifest.name
             )));
         }
-        let layers = &manifest.hyper_parameters.readout_layers;
-        if let Some(twice) = layers.iter().enumerate().find(|&(i, l)| layers[..i].contains(l)) {
-            return Err(bad(format!("readout_layers names layer {} twice", twice.1)));
+        if let Some(layer) = crate::model::repeated_layer(&manifest.hyper_parameters.readout_layers) {
+            return Err(bad(format!("readout_layers names layer {layer} twice")));
         }
         let classes = manifest.labels.len();
         match manifest.kind {
