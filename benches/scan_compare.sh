@@ -5,6 +5,9 @@
 #
 #   benches/scan_compare.sh FILE RUNS PARTITIONS QUERY R2DL_BIN...
 #   benches/scan_compare.sh big.fasta 20 1 "SELECT count(*) FROM 'big.fasta'" target/release/r2dl
+#
+# PATH@R2DL_BIN runs R2DL_BIN with R2DL_FASTA_SCAN=PATH (avx512, avx2, sse2, bytewise):
+#   benches/scan_compare.sh big.fasta 15 1 "…" avx512@target/release/r2dl avx2@target/release/r2dl
 set -euo pipefail
 file=$1 runs=$2 partitions=$3 query=$4
 shift 4
@@ -13,7 +16,12 @@ trap 'rm -f "$log"' EXIT
 cat "$file" > /dev/null # into the page cache
 for _ in $(seq "$runs"); do
     for bin in "$@"; do
-        /usr/bin/time -f "$bin %e %U %S" -a -o "$log" "$bin" sql "$query" --partitions "$partitions" > /dev/null
+        if [[ $bin == *@* ]]; then
+            run=(env "R2DL_FASTA_SCAN=${bin%%@*}" "${bin#*@}")
+        else
+            run=("$bin")
+        fi
+        /usr/bin/time -f "$bin %e %U %S" -a -o "$log" "${run[@]}" sql "$query" --partitions "$partitions" > /dev/null
     done
     /usr/bin/time -f "cat %e %U %S" -a -o "$log" cat "$file" > /dev/null
 done

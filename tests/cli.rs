@@ -628,3 +628,45 @@ fn a_per_residue_predictor_trains_on_the_real_model_and_annotates_every_residue(
     let n = rows.lines().nth(1).expect("count").trim();
     assert_eq!(csv.lines().nth(1), Some(format!("{n},true").as_str()), "{csv}");
 }
+
+/// Runs `r2dl ARGS` with `R2DL_FASTA_SCAN` set to `path`.
+fn r2dl_with_scan(path: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_r2dl"))
+        .args(args)
+        .current_dir(root())
+        .env("R2DL_FASTA_SCAN", path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("r2dl runs")
+}
+
+#[test]
+fn every_fasta_scan_this_cpu_runs_reads_the_same_rows_and_a_bad_choice_is_an_error() {
+    let files = std::fs::read_dir(root().join("tests/data/valid"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .chain([root().join("sample_data/sample.fasta")]);
+    for file in files {
+        let query = format!("SELECT id, description, sequence FROM '{}'", file.display());
+        let want = ok(&["sql", &query, "--partitions", "2"]);
+        for path in r2dl::fasta::ScanPath::ALL.into_iter().filter(|path| path.available()) {
+            let out = r2dl_with_scan(path.name(), &["sql", &query, "--partitions", "2"]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{} on {}: {stderr}", path.name(), file.display());
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                want,
+                "{} on {}",
+                path.name(),
+                file.display()
+            );
+        }
+    }
+    let out = r2dl_with_scan("avx9", &["sql", "SELECT count(*) FROM 'sample_data/sample.fasta'"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && out.stdout.is_empty());
+    assert!(
+        stderr.contains("sample.fasta") && stderr.contains("R2DL_FASTA_SCAN=\"avx9\" names no FASTA scan"),
+        "{stderr}"
+    );
+}

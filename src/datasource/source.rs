@@ -22,8 +22,8 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::fasta::{
-    BoxRead, DEFAULT_BATCH_SIZE, ExpectedLength, FastaError, FastaReader, GZIP_MAGIC, check_bgzf_end, count_newlines,
-    decompress,
+    BoxRead, DEFAULT_BATCH_SIZE, ExpectedLength, FastaError, FastaErrorKind, FastaReader, GZIP_MAGIC, check_bgzf_end,
+    check_scan_path, count_newlines, decompress,
 };
 
 /// Batches in flight between the parsing thread and the consumer of one file stream.
@@ -195,6 +195,16 @@ enum Input {
     Stream { name: String, stream: BoxRead },
 }
 
+impl Input {
+    /// The input's name in messages.
+    fn name(&self) -> String {
+        match self {
+            Input::File { path, .. } => path.display().to_string(),
+            Input::Stream { name, .. } => name.clone(),
+        }
+    }
+}
+
 /// The batches of one file or range.
 type Batches = Box<dyn Iterator<Item = Result<RecordBatch, FastaError>>>;
 
@@ -225,6 +235,9 @@ fn scan(input: Input, plan: ScanPlan, tx: &mpsc::Sender<Result<RecordBatch>>) {
 }
 
 fn open_reader(input: Input, plan: &ScanPlan) -> Result<Batches, FastaError> {
+    if let Err(message) = check_scan_path() {
+        return Err(FastaError::in_source(&input.name(), FastaErrorKind::ScanPath(message)));
+    }
     let (name, read): (String, BoxRead) = match input {
         Input::File { mut file, path, offset } => {
             let name = path.display().to_string();
@@ -283,15 +296,7 @@ fn configure<R: Read>(reader: FastaReader<R>, plan: &ScanPlan) -> FastaReader<R>
 }
 
 fn io_error(name: &str, e: io::Error) -> FastaError {
-    FastaError {
-        location: crate::fasta::Location {
-            source: name.into(),
-            line: None,
-            offset: 0,
-            record: None,
-        },
-        kind: crate::fasta::FastaErrorKind::Io(e),
-    }
+    FastaError::in_source(name, FastaErrorKind::Io(e))
 }
 
 async fn is_gzip_object(store: &Arc<dyn ObjectStore>, location: &ObjectPath) -> Result<bool> {

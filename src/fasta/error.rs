@@ -67,6 +67,9 @@ pub enum FastaErrorKind {
     /// The gzip layer failed: truncated or corrupt compressed data.
     #[error("truncated or corrupt gzip data: {0}")]
     Gzip(#[source] io::Error),
+    /// `R2DL_FASTA_SCAN` names no scan, or one this CPU cannot run.
+    #[error("{0}")]
+    ScanPath(String),
     /// Any other I/O failure of the underlying reader.
     #[error("I/O error: {0}")]
     Io(#[source] io::Error),
@@ -84,6 +87,19 @@ pub struct FastaError {
 }
 
 impl FastaError {
+    /// An error about the input `source` as a whole (no line, no record).
+    pub fn in_source(source: &str, kind: FastaErrorKind) -> Self {
+        FastaError {
+            location: Location {
+                source: source.into(),
+                line: None,
+                offset: 0,
+                record: None,
+            },
+            kind,
+        }
+    }
+
     /// Fills in the line number of an error raised by a reader that began mid-file, given a
     /// function that counts the lines before a byte offset of the underlying file.
     pub fn resolve_line(mut self, lines_before: impl FnOnce(u64) -> io::Result<u64>) -> Self {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
 
-use super::error::{FastaError, FastaErrorKind, Location};
+use super::error::{FastaError, FastaErrorKind};
 use super::reader::FastaReader;
 
 /// A boxed byte source, as the readers in this crate take it.
@@ -38,15 +38,10 @@ pub fn decompress<R: Read + Send + 'static>(reader: R) -> io::Result<(BoxRead, b
 pub fn open(path: impl AsRef<Path>) -> Result<FastaReader<BoxRead>, FastaError> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let io_error = |e| FastaError {
-        location: Location {
-            source: name.as_str().into(),
-            line: None,
-            offset: 0,
-            record: None,
-        },
-        kind: FastaErrorKind::Io(e),
-    };
+    if let Err(message) = super::check_scan_path() {
+        return Err(FastaError::in_source(&name, FastaErrorKind::ScanPath(message)));
+    }
+    let io_error = |e| FastaError::in_source(&name, FastaErrorKind::Io(e));
     let mut file = File::open(path).map_err(io_error)?;
     check_bgzf_end(&mut file).map_err(io_error)?;
     let (input, gzip) = decompress(file).map_err(io_error)?;

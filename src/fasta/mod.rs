@@ -14,5 +14,6 @@ mod writer;
 pub use error::{FastaError, FastaErrorKind, Location, count_newlines};
 pub use input::{BoxRead, ExpectedLength, GZIP_MAGIC, check_bgzf_end, decompress, open};
 pub use reader::{DEFAULT_BATCH_SIZE, FastaReader};
+pub use scan::{SCAN_PATH_VARIABLE, ScanPath, check_scan_path};
 pub use schema::{DESCRIPTION, ID, SEQUENCE, fasta_schema};
 pub use writer::{FastaWriteError, FastaWriter};

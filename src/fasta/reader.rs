@@ -234,13 +234,7 @@ impl<R: Read> FastaReader<R> {
         // the last line of the stream may lack its line break
         let lines = scan.newlines + u64::from(block.last() != Some(&b'\n'));
         if wanted {
-            let values = &mut self.columns.sequence.values;
-            let mut start = 0;
-            for end in memchr::memchr_iter(b'\n', block) {
-                values.extend_from_slice(&block[start..end]);
-                start = end + 1;
-            }
-            values.extend_from_slice(&block[start..]);
+            self.columns.append_sequence_lines(block, scan.newlines);
         }
         let len = block.len();
         self.header_next = scan.header;

@@ -1,7 +1,10 @@
 //! The one pass over a record's sequence lines: where the next header starts (and its line
 //! ends), how many lines come before it, and whether those bytes need the careful line-by-line
-//! path. Done 64 bytes at a time on x86-64, with AVX-512BW where the CPU has it (checked once)
-//! and SSE2 (part of the baseline) otherwise; byte by byte elsewhere.
+//! path. Done 64 bytes at a time on x86-64 — with AVX-512BW, AVX2 or SSE2 (part of the baseline),
+//! the best the CPU has, checked once — and byte by byte elsewhere. `R2DL_FASTA_SCAN` forces one
+//! of these paths (see [`ScanPath`]), for tests and benchmarks.
+
+use std::sync::LazyLock;
 
 /// What [`scan_body`] found in the text before the next header line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,7 +14,7 @@ pub(crate) struct BodyScan {
     /// Whether a header line starts at `len`.
     pub header: bool,
     /// What the header line at `len` holds, when the scan looked (the AVX-512 and byte-wise
-    /// scans do when `text` holds the line's end; the SSE2 scan leaves it to the line reader).
+    /// scans do when `text` holds the line's end; the SSE2 and AVX2 scans leave it to the line reader).
     pub header_line: Option<HeaderLine>,
     /// `\n` bytes in the first `len` bytes.
     pub newlines: u64,
@@ -41,32 +44,137 @@ macro_rules! by_flag {
     };
 }
 
-/// Scans `text`, which starts at a line start, up to the first line that starts with `>`.
-/// [`BodyScan::unusual`] is computed only when `check_unusual` is set (false otherwise).
-pub(crate) fn scan_body(text: &[u8], check_unusual: bool) -> BodyScan {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static AVX512: std::sync::LazyLock<bool> = std::sync::LazyLock::new(avx512::detected);
-        if *AVX512 {
-            // SAFETY: the CPU has every feature `avx512::scan_body` is compiled for.
-            return unsafe { by_flag!(avx512::scan_body, text, check_unusual) };
+/// One implementation of [`scan_body`]. All give the same results except
+/// [`BodyScan::header_line`], which only the AVX-512 and byte-wise scans fill in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanPath {
+    /// 64-byte registers and bit-mask compares (x86-64 with AVX-512F and AVX-512BW).
+    Avx512,
+    /// Two 32-byte registers per block (x86-64 with AVX2).
+    Avx2,
+    /// Four 16-byte registers per block (every x86-64 CPU).
+    Sse2,
+    /// One byte at a time: every CPU, and the reference the others are tested against.
+    Bytewise,
+}
+
+/// The environment variable that forces a [`ScanPath`] by its name (`avx512`, `avx2`, `sse2`,
+/// `bytewise`).
+pub const SCAN_PATH_VARIABLE: &str = "R2DL_FASTA_SCAN";
+
+impl ScanPath {
+    /// Every path, fastest first.
+    pub const ALL: [ScanPath; 4] = [Self::Avx512, Self::Avx2, Self::Sse2, Self::Bytewise];
+
+    /// The name `R2DL_FASTA_SCAN` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Avx512 => "avx512",
+            Self::Avx2 => "avx2",
+            Self::Sse2 => "sse2",
+            Self::Bytewise => "bytewise",
         }
-        // SAFETY: SSE2 is part of the x86-64 baseline.
-        unsafe { by_flag!(sse2::scan_body, text, check_unusual) }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let scan = scan_body_bytewise(text);
-        BodyScan {
-            unusual: scan.unusual && check_unusual,
-            ..scan
+
+    /// Whether this CPU can run the path.
+    pub fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            match self {
+                Self::Avx512 => avx512::detected(),
+                Self::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+                Self::Sse2 | Self::Bytewise => true,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == Self::Bytewise
+        }
+    }
+
+    /// The fastest path this CPU can run.
+    pub fn best() -> ScanPath {
+        Self::ALL
+            .into_iter()
+            .find(|path| path.available())
+            .unwrap_or(Self::Bytewise)
+    }
+
+    /// The path named by `R2DL_FASTA_SCAN`, or [`Self::best`] when it is unset; an error when
+    /// it names no path, or one this CPU cannot run.
+    pub fn from_environment() -> Result<ScanPath, String> {
+        Self::from_setting(std::env::var_os(SCAN_PATH_VARIABLE).as_deref())
+    }
+
+    /// [`Self::from_environment`] for the variable's value `value`.
+    fn from_setting(value: Option<&std::ffi::OsStr>) -> Result<ScanPath, String> {
+        let Some(value) = value else {
+            return Ok(Self::best());
+        };
+        let value = value.to_string_lossy();
+        let names = |paths: &mut dyn Iterator<Item = ScanPath>| paths.map(Self::name).collect::<Vec<_>>().join(", ");
+        let path = Self::ALL
+            .into_iter()
+            .find(|path| path.name() == value.trim())
+            .ok_or_else(|| {
+                let all = names(&mut Self::ALL.into_iter());
+                format!("{SCAN_PATH_VARIABLE}={value:?} names no FASTA scan (one of: {all})")
+            })?;
+        if !path.available() {
+            let present = names(&mut Self::ALL.into_iter().filter(|path| path.available()));
+            return Err(format!(
+                "{SCAN_PATH_VARIABLE}={value:?}: this CPU cannot run that FASTA scan (it can: {present})"
+            ));
+        }
+        Ok(path)
+    }
+
+    /// [`scan_body`] by this path.
+    ///
+    /// # Safety
+    /// The CPU must be able to run the path ([`Self::available`]).
+    unsafe fn scan(self, text: &[u8], check_unusual: bool) -> BodyScan {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has the path's features (the caller's promise).
+            Self::Avx512 => unsafe { by_flag!(avx512::scan_body, text, check_unusual) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Self::Avx2 => unsafe { by_flag!(lanes::avx2::scan_body, text, check_unusual) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Self::Sse2 => unsafe { by_flag!(lanes::sse2::scan_body, text, check_unusual) },
+            _ => {
+                let scan = scan_body_bytewise(text);
+                BodyScan {
+                    unusual: scan.unusual && check_unusual,
+                    ..scan
+                }
+            }
         }
     }
 }
 
+/// The path [`scan_body`] takes: `R2DL_FASTA_SCAN`'s, else the best. An unusable
+/// `R2DL_FASTA_SCAN` falls back to the best here; readers refuse to open with it
+/// ([`check_scan_path`]), so no scan runs under it.
+static SELECTED: LazyLock<ScanPath> =
+    LazyLock::new(|| ScanPath::from_environment().unwrap_or_else(|_| ScanPath::best()));
+
+/// The path [`scan_body`] takes, or why `R2DL_FASTA_SCAN` cannot be followed.
+pub fn check_scan_path() -> Result<ScanPath, String> {
+    ScanPath::from_environment().map(|_| *SELECTED)
+}
+
+/// Scans `text`, which starts at a line start, up to the first line that starts with `>`.
+/// [`BodyScan::unusual`] is computed only when `check_unusual` is set (false otherwise).
+pub(crate) fn scan_body(text: &[u8], check_unusual: bool) -> BodyScan {
+    // SAFETY: `SELECTED` holds a path this CPU can run.
+    unsafe { SELECTED.scan(text, check_unusual) }
+}
+
 /// Byte-at-a-time [`scan_body`]: the portable path, and the reference the vectorised paths are
 /// tested against.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code, reason = "the reference of the tests"))]
 pub(crate) fn scan_body_bytewise(text: &[u8]) -> BodyScan {
     let mut scan = BodyScan {
         len: text.len(),
@@ -244,90 +352,50 @@ mod avx512 {
     }
 }
 
+/// The SSE2 and AVX2 scans: one loop over 64-byte blocks held in four 16-byte or two 32-byte
+/// registers. Blocks with no `>` only add per-lane byte counters and ORs; only blocks that hold
+/// a `>` are turned into bit masks.
 #[cfg(target_arch = "x86_64")]
-mod sse2 {
-    use std::arch::x86_64::{
-        __m128i, _MM_HINT_T0, _mm_add_epi8, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128,
-        _mm_movemask_epi8, _mm_or_si128, _mm_prefetch, _mm_sad_epu8, _mm_set1_epi8, _mm_setzero_si128,
-        _mm_storeu_si128, _mm_sub_epi8,
-    };
-
+mod lanes {
     use super::BodyScan;
 
-    const BLOCK: usize = 64;
-    /// Blocks whose newlines the per-lane byte counters can take: a block adds at most 4.
-    const BLOCKS_PER_FLUSH: usize = 63;
+    pub(super) const BLOCK: usize = 64;
 
-    /// The four 16-byte lanes of one 64-byte block.
-    type Lanes = [__m128i; 4];
-
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn load(bytes: &[u8; BLOCK]) -> Lanes {
-        let p = bytes.as_ptr().cast::<__m128i>();
-        // SAFETY: `bytes` holds 64 readable bytes: unaligned 16-byte loads at 0, 16, 32, 48.
-        unsafe {
-            [
-                _mm_loadu_si128(p),
-                _mm_loadu_si128(p.add(1)),
-                _mm_loadu_si128(p.add(2)),
-                _mm_loadu_si128(p.add(3)),
-            ]
-        }
-    }
-
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn eq(lanes: Lanes, byte: u8) -> Lanes {
-        let b = _mm_set1_epi8(byte as i8);
-        [
-            _mm_cmpeq_epi8(lanes[0], b),
-            _mm_cmpeq_epi8(lanes[1], b),
-            _mm_cmpeq_epi8(lanes[2], b),
-            _mm_cmpeq_epi8(lanes[3], b),
-        ]
-    }
-
-    /// Bytes outside `!`..=`~` other than `\n`, and `;`. The compare is signed, so non-ASCII
-    /// bytes are negative and fall below `!`.
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn unusual(lanes: Lanes) -> Lanes {
-        let (bang, tilde) = (_mm_set1_epi8(b'!' as i8), _mm_set1_epi8(b'~' as i8));
-        let (newline, semicolon) = (_mm_set1_epi8(b'\n' as i8), _mm_set1_epi8(b';' as i8));
-        let one = |v| {
-            let outside = _mm_or_si128(_mm_cmplt_epi8(v, bang), _mm_cmplt_epi8(tilde, v));
-            _mm_or_si128(
-                _mm_andnot_si128(_mm_cmpeq_epi8(v, newline), outside),
-                _mm_cmpeq_epi8(v, semicolon),
-            )
-        };
-        [one(lanes[0]), one(lanes[1]), one(lanes[2]), one(lanes[3])]
-    }
-
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn any(lanes: Lanes) -> __m128i {
-        _mm_or_si128(_mm_or_si128(lanes[0], lanes[1]), _mm_or_si128(lanes[2], lanes[3]))
-    }
-
-    /// One bit per byte: the high bits of the four lanes.
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn mask(lanes: Lanes) -> u64 {
-        let m = |v| u64::from(_mm_movemask_epi8(v) as u16);
-        m(lanes[0]) | (m(lanes[1]) << 16) | (m(lanes[2]) << 32) | (m(lanes[3]) << 48)
-    }
-
-    /// The sum of the per-lane newline counters.
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn sum(counter: __m128i) -> u64 {
-        let mut sums = [0u64; 2];
-        let sad = _mm_sad_epu8(counter, _mm_setzero_si128());
-        // SAFETY: `sums` is 16 writable bytes.
-        unsafe { _mm_storeu_si128(sums.as_mut_ptr().cast(), sad) };
-        sums[0] + sums[1]
+    /// A 64-byte block in vector registers, and what the scan does with them.
+    ///
+    /// # Safety
+    /// Every method needs the implementor's CPU feature. They are always inlined, so they are
+    /// compiled with that feature only when called from a function that enables it (such as the
+    /// implementor's `scan_body`), which is the only place they may be called from.
+    pub(super) trait Block: Copy {
+        /// One register of the block.
+        type Lane: Copy;
+        /// Blocks whose newlines the per-lane byte counters can take (a block adds at most one
+        /// per lane to each byte counter, which holds 255).
+        const BLOCKS_PER_FLUSH: usize;
+        /// Loads 64 bytes.
+        unsafe fn load(bytes: &[u8; BLOCK]) -> Self;
+        /// `0xFF` where a byte equals `byte`, else 0.
+        unsafe fn eq(self, byte: u8) -> Self;
+        /// `0xFF` where a byte is outside `!`..=`~` and not `\n`, or is `;`. The compares are
+        /// signed, so non-ASCII bytes are negative and fall below `!`.
+        unsafe fn unusual(self) -> Self;
+        /// The OR of the registers.
+        unsafe fn any(self) -> Self::Lane;
+        /// The byte-wise sum of the registers.
+        unsafe fn add(self) -> Self::Lane;
+        /// One bit per byte: its high bit.
+        unsafe fn mask(self) -> u64;
+        /// A register of zeros.
+        unsafe fn zero() -> Self::Lane;
+        /// Byte-wise OR.
+        unsafe fn or(a: Self::Lane, b: Self::Lane) -> Self::Lane;
+        /// Byte-wise wrapping difference.
+        unsafe fn sub(a: Self::Lane, b: Self::Lane) -> Self::Lane;
+        /// Whether any byte has its high bit set.
+        unsafe fn any_high(lane: Self::Lane) -> bool;
+        /// The sum of the bytes of a register, as unsigned.
+        unsafe fn sum(counter: Self::Lane) -> u64;
     }
 
     /// A block as bit masks, one bit per byte.
@@ -338,91 +406,358 @@ mod sse2 {
         unusual: u64,
     }
 
-    /// The masks of a block that holds a `>`. Out of line (it runs about once per record), to
-    /// keep the registers of the main loop free.
-    #[inline(never)]
-    #[target_feature(enable = "sse2")]
-    fn masks<const UNUSUAL: bool>(bytes: &[u8; BLOCK], line_start: bool) -> Masks {
-        let lanes = load(bytes);
-        let newlines = mask(eq(lanes, b'\n'));
-        Masks {
-            newlines,
-            headers: mask(eq(lanes, b'>')) & ((newlines << 1) | u64::from(line_start)),
-            high_bits: mask(lanes),
-            unusual: if UNUSUAL { mask(unusual(lanes)) } else { 0 },
+    /// The masks of a block that holds a `>`. Each block type calls it through its own
+    /// `#[inline(never)]` instance (`lane_scan!`): it runs about once per record, and kept out of
+    /// the loop it leaves the loop's registers free.
+    ///
+    /// # Safety
+    /// As for [`Block`]'s methods.
+    #[inline(always)]
+    unsafe fn masks<B: Block, const UNUSUAL: bool>(bytes: &[u8; BLOCK], line_start: bool) -> Masks {
+        // SAFETY (for the block): the caller's CPU has `B`'s feature.
+        unsafe {
+            let lanes = B::load(bytes);
+            let newlines = lanes.eq(b'\n').mask();
+            Masks {
+                newlines,
+                headers: lanes.eq(b'>').mask() & ((newlines << 1) | u64::from(line_start)),
+                high_bits: lanes.mask(),
+                unusual: if UNUSUAL { lanes.unusual().mask() } else { 0 },
+            }
         }
     }
 
-    /// [`super::scan_body`] with SSE2; `UNUSUAL`: whether to compute [`BodyScan::unusual`].
+    /// [`super::scan_body`] over blocks of `B`; `UNUSUAL`: whether to compute
+    /// [`BodyScan::unusual`]. `masks` is `B`'s out-of-line instance of [`masks`].
     ///
     /// # Safety
-    /// The CPU must have SSE2, which every x86-64 CPU has.
-    #[target_feature(enable = "sse2")]
-    pub(super) unsafe fn scan_body<const UNUSUAL: bool>(text: &[u8]) -> BodyScan {
+    /// The CPU must have `B`'s feature, and the caller must enable it.
+    #[inline(always)]
+    unsafe fn scan_body<B: Block, const UNUSUAL: bool>(
+        text: &[u8],
+        masks: unsafe fn(&[u8; BLOCK], bool) -> Masks,
+    ) -> BodyScan {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         let (blocks, tail) = text.as_chunks::<BLOCK>();
         // the tail, padded with a residue, which changes none of the results
         let mut padded = [b'A'; BLOCK];
         padded[..tail.len()].copy_from_slice(tail);
         let mut newlines = 0;
-        // ORs of every byte and of every `unusual` result, over the blocks without a `>` …
-        let (mut high_bits, mut odd) = (_mm_setzero_si128(), _mm_setzero_si128());
-        // … and over the bytes before the header of those with one
-        let (mut high_bits_masked, mut odd_masked) = (0u64, 0u64);
-        // whether the byte before the current block ends a line (the text starts at one)
-        let mut line_start = true;
-        let groups = blocks
-            .chunks(BLOCKS_PER_FLUSH)
-            .chain(std::iter::once(std::slice::from_ref(&padded)));
-        let mut offset = 0;
-        for group in groups {
-            let mut counter = _mm_setzero_si128();
-            for bytes in group {
-                _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().wrapping_add(super::PREFETCH_DISTANCE).cast());
-                let lanes = load(bytes);
-                if _mm_movemask_epi8(any(eq(lanes, b'>'))) == 0 {
-                    let matches = eq(lanes, b'\n');
-                    let four = _mm_add_epi8(
-                        _mm_add_epi8(matches[0], matches[1]),
-                        _mm_add_epi8(matches[2], matches[3]),
-                    );
-                    // a match is -1
-                    counter = _mm_sub_epi8(counter, four);
-                    high_bits = _mm_or_si128(high_bits, any(lanes));
-                    if UNUSUAL {
-                        odd = _mm_or_si128(odd, any(unusual(lanes)));
-                    }
-                } else {
-                    let m = masks::<UNUSUAL>(bytes, line_start);
-                    let before = match m.headers {
-                        0 => u64::MAX,
-                        headers => (1u64 << headers.trailing_zeros()) - 1,
-                    };
-                    newlines += u64::from((m.newlines & before).count_ones());
-                    high_bits_masked |= m.high_bits & before;
-                    odd_masked |= m.unusual & before;
-                    if m.headers != 0 {
-                        return BodyScan {
-                            len: offset + m.headers.trailing_zeros() as usize,
-                            header: true,
-                            header_line: None,
-                            newlines: newlines + sum(counter),
-                            ascii: high_bits_masked == 0 && _mm_movemask_epi8(high_bits) == 0,
-                            unusual: odd_masked != 0 || _mm_movemask_epi8(odd) != 0,
+        // SAFETY (for the function): the caller's CPU has `B`'s feature, and enables it.
+        unsafe {
+            // ORs of every byte and of every `unusual` result, over the blocks without a `>` …
+            let (mut high_bits, mut odd) = (B::zero(), B::zero());
+            // … and over the bytes before the header of those with one
+            let (mut high_bits_masked, mut odd_masked) = (0u64, 0u64);
+            // whether the byte before the current block ends a line (the text starts at one)
+            let mut line_start = true;
+            let groups = blocks
+                .chunks(B::BLOCKS_PER_FLUSH)
+                .chain(std::iter::once(std::slice::from_ref(&padded)));
+            let mut offset = 0;
+            for group in groups {
+                let mut counter = B::zero();
+                for bytes in group {
+                    _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().wrapping_add(super::PREFETCH_DISTANCE).cast());
+                    let lanes = B::load(bytes);
+                    if !B::any_high(lanes.eq(b'>').any()) {
+                        // a match is -1
+                        counter = B::sub(counter, lanes.eq(b'\n').add());
+                        high_bits = B::or(high_bits, lanes.any());
+                        if UNUSUAL {
+                            odd = B::or(odd, lanes.unusual().any());
+                        }
+                    } else {
+                        let m = masks(bytes, line_start);
+                        let before = match m.headers {
+                            0 => u64::MAX,
+                            headers => (1u64 << headers.trailing_zeros()) - 1,
                         };
+                        newlines += u64::from((m.newlines & before).count_ones());
+                        high_bits_masked |= m.high_bits & before;
+                        odd_masked |= m.unusual & before;
+                        if m.headers != 0 {
+                            return BodyScan {
+                                len: offset + m.headers.trailing_zeros() as usize,
+                                header: true,
+                                header_line: None,
+                                newlines: newlines + B::sum(counter),
+                                ascii: high_bits_masked == 0 && !B::any_high(high_bits),
+                                unusual: odd_masked != 0 || B::any_high(odd),
+                            };
+                        }
                     }
+                    line_start = bytes[BLOCK - 1] == b'\n';
+                    offset += BLOCK;
                 }
-                line_start = bytes[BLOCK - 1] == b'\n';
-                offset += BLOCK;
+                newlines += B::sum(counter);
             }
-            newlines += sum(counter);
+            BodyScan {
+                len: text.len(),
+                header: false,
+                header_line: None,
+                newlines,
+                ascii: high_bits_masked == 0 && !B::any_high(high_bits),
+                unusual: odd_masked != 0 || B::any_high(odd),
+            }
         }
-        BodyScan {
-            len: text.len(),
-            header: false,
-            header_line: None,
-            newlines,
-            ascii: high_bits_masked == 0 && _mm_movemask_epi8(high_bits) == 0,
-            unusual: odd_masked != 0 || _mm_movemask_epi8(odd) != 0,
+    }
+
+    /// Defines `$name::scan_body` over the block type `$block`, compiled with `$feature`.
+    macro_rules! lane_scan {
+        ($name:ident, $block:ty, $feature:literal) => {
+            pub(super) mod $name {
+                use super::super::BodyScan;
+                use super::{BLOCK, Masks};
+
+                #[inline(never)]
+                #[target_feature(enable = $feature)]
+                unsafe fn masks<const UNUSUAL: bool>(bytes: &[u8; BLOCK], line_start: bool) -> Masks {
+                    // SAFETY: this function is compiled with the block's feature, which the
+                    // caller's CPU has.
+                    unsafe { super::masks::<$block, UNUSUAL>(bytes, line_start) }
+                }
+
+                #[doc = concat!("[`super::super::scan_body`] with ", $feature, ".")]
+                ///
+                /// # Safety
+                /// The CPU must have the feature.
+                #[target_feature(enable = $feature)]
+                pub(in super::super) unsafe fn scan_body<const UNUSUAL: bool>(text: &[u8]) -> BodyScan {
+                    // SAFETY: compiled with the block's feature, which the caller's CPU has.
+                    unsafe { super::scan_body::<$block, UNUSUAL>(text, masks::<UNUSUAL>) }
+                }
+            }
+        };
+    }
+
+    lane_scan!(sse2, super::Sse2, "sse2");
+    lane_scan!(avx2, super::Avx2, "avx2");
+
+    use std::arch::x86_64::{
+        __m128i, __m256i, _mm_add_epi8, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128,
+        _mm_movemask_epi8, _mm_or_si128, _mm_sad_epu8, _mm_set1_epi8, _mm_setzero_si128, _mm_storeu_si128,
+        _mm_sub_epi8, _mm256_add_epi8, _mm256_andnot_si256, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256,
+        _mm256_movemask_epi8, _mm256_or_si256, _mm256_sad_epu8, _mm256_set1_epi8, _mm256_setzero_si256,
+        _mm256_storeu_si256, _mm256_sub_epi8,
+    };
+
+    /// Four 16-byte registers.
+    #[derive(Clone, Copy)]
+    pub(super) struct Sse2([__m128i; 4]);
+
+    impl Block for Sse2 {
+        type Lane = __m128i;
+        const BLOCKS_PER_FLUSH: usize = 255 / 4;
+
+        #[inline(always)]
+        unsafe fn load(bytes: &[u8; BLOCK]) -> Self {
+            let p = bytes.as_ptr().cast::<__m128i>();
+            // SAFETY: the CPU has SSE2 (the trait's contract); `bytes` holds 64 readable bytes:
+            // unaligned 16-byte loads at 0, 16, 32, 48.
+            unsafe {
+                Self([
+                    _mm_loadu_si128(p),
+                    _mm_loadu_si128(p.add(1)),
+                    _mm_loadu_si128(p.add(2)),
+                    _mm_loadu_si128(p.add(3)),
+                ])
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn eq(self, byte: u8) -> Self {
+            // SAFETY: the CPU has SSE2 (the trait's contract).
+            unsafe {
+                let b = _mm_set1_epi8(byte as i8);
+                let [v0, v1, v2, v3] = self.0;
+                Self([
+                    _mm_cmpeq_epi8(v0, b),
+                    _mm_cmpeq_epi8(v1, b),
+                    _mm_cmpeq_epi8(v2, b),
+                    _mm_cmpeq_epi8(v3, b),
+                ])
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn unusual(self) -> Self {
+            // SAFETY: the CPU has SSE2 (the trait's contract).
+            unsafe {
+                let (bang, tilde) = (_mm_set1_epi8(b'!' as i8), _mm_set1_epi8(b'~' as i8));
+                let (newline, semicolon) = (_mm_set1_epi8(b'\n' as i8), _mm_set1_epi8(b';' as i8));
+                let one = |v| {
+                    let outside = _mm_or_si128(_mm_cmplt_epi8(v, bang), _mm_cmplt_epi8(tilde, v));
+                    _mm_or_si128(
+                        _mm_andnot_si128(_mm_cmpeq_epi8(v, newline), outside),
+                        _mm_cmpeq_epi8(v, semicolon),
+                    )
+                };
+                let [v0, v1, v2, v3] = self.0;
+                Self([one(v0), one(v1), one(v2), one(v3)])
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn any(self) -> __m128i {
+            // SAFETY: the CPU has SSE2 (the trait's contract).
+            unsafe {
+                let [a, b, c, d] = self.0;
+                _mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn add(self) -> __m128i {
+            // SAFETY: the CPU has SSE2 (the trait's contract).
+            unsafe {
+                let [a, b, c, d] = self.0;
+                _mm_add_epi8(_mm_add_epi8(a, b), _mm_add_epi8(c, d))
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn mask(self) -> u64 {
+            // SAFETY: the CPU has SSE2 (the trait's contract).
+            unsafe {
+                let m = |v| u64::from(_mm_movemask_epi8(v) as u16);
+                let [a, b, c, d] = self.0;
+                m(a) | (m(b) << 16) | (m(c) << 32) | (m(d) << 48)
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn zero() -> __m128i {
+            // SAFETY: the CPU has SSE2 (the trait's contract).
+            unsafe { _mm_setzero_si128() }
+        }
+
+        #[inline(always)]
+        unsafe fn or(a: __m128i, b: __m128i) -> __m128i {
+            // SAFETY: the CPU has SSE2 (the trait's contract).
+            unsafe { _mm_or_si128(a, b) }
+        }
+
+        #[inline(always)]
+        unsafe fn sub(a: __m128i, b: __m128i) -> __m128i {
+            // SAFETY: the CPU has SSE2 (the trait's contract).
+            unsafe { _mm_sub_epi8(a, b) }
+        }
+
+        #[inline(always)]
+        unsafe fn any_high(lane: __m128i) -> bool {
+            // SAFETY: the CPU has SSE2 (the trait's contract).
+            unsafe { _mm_movemask_epi8(lane) != 0 }
+        }
+
+        #[inline(always)]
+        unsafe fn sum(counter: __m128i) -> u64 {
+            let mut sums = [0u64; 2];
+            // SAFETY: the CPU has SSE2 (the trait's contract); `sums` is 16 writable bytes.
+            unsafe {
+                let sad = _mm_sad_epu8(counter, _mm_setzero_si128());
+                _mm_storeu_si128(sums.as_mut_ptr().cast(), sad);
+            }
+            sums.iter().sum()
+        }
+    }
+
+    /// Two 32-byte registers.
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx2([__m256i; 2]);
+
+    impl Block for Avx2 {
+        type Lane = __m256i;
+        const BLOCKS_PER_FLUSH: usize = 255 / 2;
+
+        #[inline(always)]
+        unsafe fn load(bytes: &[u8; BLOCK]) -> Self {
+            let p = bytes.as_ptr().cast::<__m256i>();
+            // SAFETY: the CPU has AVX2 (the trait's contract); `bytes` holds 64 readable bytes:
+            // unaligned 32-byte loads at 0 and 32.
+            unsafe { Self([_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))]) }
+        }
+
+        #[inline(always)]
+        unsafe fn eq(self, byte: u8) -> Self {
+            // SAFETY: the CPU has AVX2 (the trait's contract).
+            unsafe {
+                let b = _mm256_set1_epi8(byte as i8);
+                Self([_mm256_cmpeq_epi8(self.0[0], b), _mm256_cmpeq_epi8(self.0[1], b)])
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn unusual(self) -> Self {
+            // SAFETY: the CPU has AVX2 (the trait's contract).
+            unsafe {
+                let (bang, tilde) = (_mm256_set1_epi8(b'!' as i8), _mm256_set1_epi8(b'~' as i8));
+                let (newline, semicolon) = (_mm256_set1_epi8(b'\n' as i8), _mm256_set1_epi8(b';' as i8));
+                let one = |v| {
+                    let outside = _mm256_or_si256(_mm256_cmpgt_epi8(bang, v), _mm256_cmpgt_epi8(v, tilde));
+                    _mm256_or_si256(
+                        _mm256_andnot_si256(_mm256_cmpeq_epi8(v, newline), outside),
+                        _mm256_cmpeq_epi8(v, semicolon),
+                    )
+                };
+                Self([one(self.0[0]), one(self.0[1])])
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn any(self) -> __m256i {
+            // SAFETY: the CPU has AVX2 (the trait's contract).
+            unsafe { _mm256_or_si256(self.0[0], self.0[1]) }
+        }
+
+        #[inline(always)]
+        unsafe fn add(self) -> __m256i {
+            // SAFETY: the CPU has AVX2 (the trait's contract).
+            unsafe { _mm256_add_epi8(self.0[0], self.0[1]) }
+        }
+
+        #[inline(always)]
+        unsafe fn mask(self) -> u64 {
+            // SAFETY: the CPU has AVX2 (the trait's contract).
+            unsafe {
+                let m = |v| u64::from(_mm256_movemask_epi8(v) as u32);
+                m(self.0[0]) | (m(self.0[1]) << 32)
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn zero() -> __m256i {
+            // SAFETY: the CPU has AVX2 (the trait's contract).
+            unsafe { _mm256_setzero_si256() }
+        }
+
+        #[inline(always)]
+        unsafe fn or(a: __m256i, b: __m256i) -> __m256i {
+            // SAFETY: the CPU has AVX2 (the trait's contract).
+            unsafe { _mm256_or_si256(a, b) }
+        }
+
+        #[inline(always)]
+        unsafe fn sub(a: __m256i, b: __m256i) -> __m256i {
+            // SAFETY: the CPU has AVX2 (the trait's contract).
+            unsafe { _mm256_sub_epi8(a, b) }
+        }
+
+        #[inline(always)]
+        unsafe fn any_high(lane: __m256i) -> bool {
+            // SAFETY: the CPU has AVX2 (the trait's contract).
+            unsafe { _mm256_movemask_epi8(lane) != 0 }
+        }
+
+        #[inline(always)]
+        unsafe fn sum(counter: __m256i) -> u64 {
+            let mut sums = [0u64; 4];
+            // SAFETY: the CPU has AVX2 (the trait's contract); `sums` is 32 writable bytes.
+            unsafe {
+                let sad = _mm256_sad_epu8(counter, _mm256_setzero_si256());
+                _mm256_storeu_si256(sums.as_mut_ptr().cast(), sad);
+            }
+            sums.iter().sum()
         }
     }
 }
@@ -464,23 +799,18 @@ mod tests {
         prop_oneof![mixed, bodies]
     }
 
-    type Scan = fn(&[u8], bool) -> BodyScan;
+    /// A scan under test.
+    type Scan = Box<dyn Fn(&[u8], bool) -> BodyScan>;
 
-    /// The vectorised scans that this CPU can run, by name.
-    fn vectorised() -> Vec<(&'static str, Scan)> {
-        let mut scans: Vec<(&'static str, Scan)> = vec![("dispatch", scan_body)];
-        #[cfg(target_arch = "x86_64")]
-        {
-            // SAFETY: SSE2 is part of the x86-64 baseline.
-            scans.push(("sse2", |text, unusual| unsafe {
-                by_flag!(sse2::scan_body, text, unusual)
-            }));
-            if avx512::detected() {
-                // SAFETY: the features were detected.
-                scans.push(("avx512", |text, unusual| unsafe {
-                    by_flag!(avx512::scan_body, text, unusual)
-                }));
-            }
+    /// The scans this CPU can run, by name: each path, and the dispatch.
+    fn scans() -> Vec<(&'static str, Scan)> {
+        let mut scans: Vec<(&'static str, Scan)> = vec![("dispatch", Box::new(scan_body))];
+        for path in ScanPath::ALL.into_iter().filter(|path| path.available()) {
+            // SAFETY: the CPU can run the path.
+            scans.push((
+                path.name(),
+                Box::new(move |text, unusual| unsafe { path.scan(text, unusual) }),
+            ));
         }
         scans
     }
@@ -488,20 +818,52 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
         #[test]
-        fn vectorised_scans_agree_with_the_bytewise_scan(text in texts()) {
+        fn every_scan_agrees_with_the_bytewise_scan(text in texts()) {
             let want = scan_body_bytewise(&text);
-            for (name, scan) in vectorised() {
+            for (name, scan) in scans() {
                 for unusual in [true, false] {
                     let got = scan(&text, unusual);
-                    if name == "avx512" {
-                        prop_assert_eq!(got.header_line, want.header_line);
+                    if name == "avx512" || name == "bytewise" {
+                        prop_assert_eq!(got.header_line, want.header_line, "{}", name);
                     }
-                    // the header line is optional (the SSE2 scan leaves it out), but right when given
+                    // the header line is optional (the lane scans leave it out), but right when given
                     let line = if got.header_line.is_some() { want.header_line } else { None };
                     let want = BodyScan { unusual: want.unusual && unusual, header_line: line, ..want };
                     prop_assert_eq!(got, want, "{}", name);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_environment_picks_a_path_the_cpu_can_run() {
+        use std::ffi::OsStr;
+        assert_eq!(ScanPath::from_setting(None), Ok(ScanPath::best()));
+        assert!(ScanPath::best().available());
+        for path in ScanPath::ALL {
+            let chosen = ScanPath::from_setting(Some(OsStr::new(path.name())));
+            match chosen {
+                Ok(chosen) => assert!(chosen == path && path.available()),
+                Err(message) => {
+                    assert!(!path.available(), "{message}");
+                    assert!(
+                        message.contains("cannot run") && message.contains("bytewise"),
+                        "{message}"
+                    );
+                }
+            }
+        }
+        let message = ScanPath::from_setting(Some(OsStr::new("avx9"))).unwrap_err();
+        assert!(
+            message.contains("R2DL_FASTA_SCAN=\"avx9\" names no FASTA scan"),
+            "{message}"
+        );
+        assert!(message.contains("avx512, avx2, sse2, bytewise"), "{message}");
+        // every x86-64 CPU has SSE2; AVX2 and AVX-512 are named when present
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert!(ScanPath::Sse2.available());
+            assert_eq!(ScanPath::Avx2.available(), std::arch::is_x86_feature_detected!("avx2"));
         }
     }
 
