@@ -15,7 +15,7 @@ train() { # name epochs extra...
     --train "$DATA/$task/train.csv" --test "$DATA/$task/${TEST_FILE:-test.csv}" --out "udfs/$name" \
     --epochs "$epochs" "${COMMON[@]}" "$@"
 }
-tasks=("${@:-amp toxicity antibody_affinity solubility_esol solubility secondary_structure stability remote_homology fluorescence}")
+tasks=("${@:-amp toxicity antibody_affinity solubility_esol solubility secondary_structure stability remote_homology}")
 for t in ${tasks[@]}; do
   case $t in
     amp) train amp 6 --head-hidden 256 ;;
@@ -32,6 +32,8 @@ for t in ${tasks[@]}; do
     remote_homology) TEST_FILE=test_fold_holdout.csv train remote_homology 1 --kind multiclass \
       --valid "$DATA/remote_homology/valid.csv" --max-length 128 --head-hidden 256 ;;
     # validation: 10 % of the 3,000 rows (the official 5,362-row file costs 3 min an epoch)
+    # not shipped, so not in the default list: neither this recipe nor a linear mapping learned
+    # (validation Spearman -0.06 and 0.02 after one epoch; BENCHMARKS.md, "Fluorescence")
     fluorescence) train fluorescence 2 --limit 3000 --head-hidden 256 ;;
   esac
 done

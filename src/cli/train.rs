@@ -132,8 +132,11 @@ fn show_progress(bar: &ProgressBar, progress: Progress) {
             seconds,
         } => {
             let line = format!(
-                "epoch {epoch}: validation {:.4}, loss {:.4} (best {:.4}, loss {:.4}), {seconds:.1} s",
-                score.metric, score.loss, best.metric, best.loss
+                "epoch {epoch}: validation {}, loss {} (best {}, loss {}), {seconds:.1} s",
+                score.metric_text(),
+                score.loss_text(),
+                best.metric_text(),
+                best.loss_text()
             );
             if bar.is_hidden() {
                 eprintln!("{line}")

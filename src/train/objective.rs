@@ -39,6 +39,25 @@ impl ValidationScore {
         }
     }
 
+    /// The metric for people: `undefined` where it could not be measured (a constant prediction
+    /// has no Spearman correlation; one class alone has no AUROC).
+    pub fn metric_text(&self) -> String {
+        Self::text(self.metric, f64::MIN)
+    }
+
+    /// The loss for people, `undefined` where it could not be measured.
+    pub fn loss_text(&self) -> String {
+        Self::text(self.loss, f64::MAX)
+    }
+
+    fn text(value: f64, undefined: f64) -> String {
+        if value == undefined {
+            "undefined".to_owned()
+        } else {
+            format!("{value:.4}")
+        }
+    }
+
     /// Whether this score beats `other`: a higher metric, or the same metric and a lower loss.
     pub fn beats(&self, other: &Self) -> bool {
         self.metric > other.metric || (self.metric == other.metric && self.loss < other.loss)
@@ -83,5 +102,14 @@ mod tests {
         // undefined values stay finite: checkpoints store them as JSON numbers
         let json = serde_json::to_string(&undefined).unwrap();
         assert_eq!(serde_json::from_str::<ValidationScore>(&json).unwrap(), undefined);
+        // …and read as words, not as ±1.8e308
+        assert_eq!(
+            (undefined.metric_text(), undefined.loss_text()),
+            ("undefined".into(), "undefined".into())
+        );
+        assert_eq!(
+            (score(0.5, 0.25).metric_text(), score(0.5, 0.25).loss_text()),
+            ("0.5000".into(), "0.2500".into())
+        );
     }
 }
