@@ -57,9 +57,10 @@ impl Columns {
                     && line.end == header.len() + 1
                     && header.first().is_some_and(|b| !b.is_ascii_whitespace()) =>
             {
-                let id_end = line
-                    .blank
-                    .map_or_else(|| header.trim_ascii_end().len(), |blank| blank - 1);
+                // as below: the id ends at the first blank, or where trailing whitespace begins
+                // (say a form feed before the blank), whichever comes first (found by fuzzing)
+                let trimmed = header.trim_ascii_end().len();
+                let id_end = line.blank.map_or(trimmed, |blank| (blank - 1).min(trimmed));
                 (header, id_end)
             }
             _ => {
