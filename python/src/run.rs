@@ -2,7 +2,6 @@
 //! model query, rows in input order) on a Tokio runtime of this module's, while the calling
 //! thread releases the GIL and watches for Ctrl-C.
 
-use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -107,35 +106,15 @@ async fn evaluate(
 
 /// Waits for `task` with the GIL released; a Ctrl-C (or any signal handler's exception) aborts
 /// it and is raised at once. The aborted task stops when the batch it is computing ends.
-///
-/// The result comes over a standard channel, waited on with a timeout of the standard library:
-/// a tokio timer would fire only when a runtime worker is free to drive the timers, and while
-/// the model keeps every worker busy the Ctrl-C waited for the batch to end (a CI run of
-/// `test_ctrl_c_interrupts_a_long_embed` timed out so).
-fn wait<T: Send + 'static>(py: Python<'_>, task: JoinHandle<Result<T>>) -> PyResult<T> {
-    let abort = task.abort_handle();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    runtime().spawn(async move {
-        // the receiver is gone only after a Ctrl-C, when nobody wants the result
-        let _ = sender.send(task.await);
-    });
-    let mut receiver = receiver;
+fn wait<T: Send + 'static>(py: Python<'_>, mut task: JoinHandle<Result<T>>) -> PyResult<T> {
     loop {
-        // the receiver is not `Sync`: it moves into the GIL-free closure and back
-        let (back, received) = py.detach(move || {
-            let received = receiver.recv_timeout(SIGNAL_CHECK);
-            (receiver, received)
-        });
-        receiver = back;
-        match received {
+        let finished = py.detach(|| runtime().block_on(async { tokio::time::timeout(SIGNAL_CHECK, &mut task).await }));
+        match finished {
             Ok(Ok(result)) => return result.map_err(|e| crate::error(&e)),
             Ok(Err(join)) => return Err(R2dlError::new_err(format!("r2dl's worker stopped: {join}"))),
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err(R2dlError::new_err("r2dl's worker stopped without a result"));
-            }
-            Err(RecvTimeoutError::Timeout) => {
+            Err(_still_running) => {
                 if let Err(interrupt) = py.check_signals() {
-                    abort.abort();
+                    task.abort();
                     return Err(interrupt);
                 }
             }
