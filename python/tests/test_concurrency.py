@@ -35,7 +35,10 @@ def test_two_threads_equal_serial():
 def test_ctrl_c_interrupts_a_long_embed(tmp_path):
     script = textwrap.dedent(
         """
-        import sys, time, r2dl
+        import signal, sys, time, r2dl
+        # a shell's background job (`.ci/run &`) starts with SIGINT ignored, and Python then
+        # installs no KeyboardInterrupt handler: install it, as an interactive session has it
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         r2dl.embed(["MKT"])  # the model is loaded before the long call
         print("started", flush=True)
         try:
