@@ -15,6 +15,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod datasource;
 pub mod fasta;
 pub mod model;
@@ -58,19 +60,69 @@ pub fn enable_file_tables(ctx: SessionContext) -> SessionContext {
 
 /// The message of a DataFusion error as r2dl reports it: without the wrapping layers that say
 /// nothing to a user (`External error: `), so a bad residue or a malformed FASTA record reads the
-/// same from the CLI and from Python.
+/// same from the CLI, from Python and from a cluster's executors.
 pub fn error_message(error: &datafusion::common::DataFusionError) -> String {
     use datafusion::common::DataFusionError;
     match error {
         DataFusionError::External(inner) => inner.to_string(),
         DataFusionError::Shared(inner) => error_message(inner),
         DataFusionError::Context(context, inner) => format!("{context}: {}", error_message(inner)),
-        other => other.to_string(),
+        other => {
+            let text = other.to_string();
+            cluster_task_message(&text).unwrap_or(text)
+        }
     }
+}
+
+/// The message of a task that failed on a cluster's executor, which Ballista passes on as
+/// `Job … failed: … Task failed due to runtime execution error: DataFusionError(Execution("…"))`
+/// (r2dl's executors put the task's own message there; Ballista quotes it in Rust's debug form).
+fn cluster_task_message(text: &str) -> Option<String> {
+    const START: &str = "runtime execution error: DataFusionError(Execution(\"";
+    let rest = &text[text.find(START)? + START.len()..];
+    let quoted = &rest[..rest.rfind("\"))")?];
+    let mut message = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            message.push(c);
+            continue;
+        }
+        match chars.next()? {
+            'n' => message.push('\n'),
+            't' => message.push('\t'),
+            'r' => message.push('\r'),
+            '0' => message.push('\0'),
+            'u' => {
+                let code: String = chars.by_ref().skip(1).take_while(|&c| c != '}').collect();
+                message.push(char::from_u32(u32::from_str_radix(&code, 16).ok()?)?);
+            }
+            other => message.push(other),
+        }
+    }
+    Some(message)
 }
 
 /// A session with everything r2dl provides, the default model and the predictors found by
 /// [`predictor::catalog_dirs`]: `R2dl::new().session_context(config)`.
 pub fn session_context(config: SessionConfig) -> Result<SessionContext> {
     R2dl::new().session_context(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_errors_from_a_cluster_read_as_local_ones() {
+        let local = "/data/x.fasta:1: expected a \"header\"\tline, found 'MKV' é\u{7}";
+        let wrapped = format!(
+            "Job 03 failed: Job failed due to stage 0 failed: Task failed due to runtime execution error: \
+             DataFusionError(Execution({local:?}))"
+        );
+        let error = datafusion::common::DataFusionError::Execution(wrapped);
+        assert_eq!(error_message(&error), local);
+        let plain = datafusion::common::DataFusionError::Execution("no such table".into());
+        assert_eq!(error_message(&plain), "Execution error: no such table");
+    }
 }

@@ -1,11 +1,15 @@
 //! r2dl's session options: `SET r2dl.invalid_residue = 'null'`, `SET r2dl.fasta_mmap = false`.
 
-use datafusion::common::config::{ConfigExtension, ConfigOptions, DATAFUSION_FFI_CONFIG_NAMESPACE, ExtensionOptions};
-use datafusion::common::{DataFusionError, extensions_options};
+use std::any::Any;
+
+use datafusion::common::config::{
+    ConfigEntry, ConfigExtension, ConfigField, ConfigOptions, DATAFUSION_FFI_CONFIG_NAMESPACE, ExtensionOptions, Visit,
+};
+use datafusion::common::{DataFusionError, config_namespace};
 
 use crate::model::InvalidResidue;
 
-extensions_options! {
+config_namespace! {
     /// Options of the model functions and the FASTA scan, set with `SET r2dl.<name> = <value>`.
     pub struct R2dlOptions {
         /// What `embed` and `predict_*` do with a character that is not a residue (a digit, `-`,
@@ -20,6 +24,52 @@ extensions_options! {
 
 impl ConfigExtension for R2dlOptions {
     const PREFIX: &'static str = "r2dl";
+}
+
+/// Lists the options by their full names, `r2dl.<name>`, as Ballista's own options do: Ballista
+/// sends a session to its scheduler and executors as `name = value` text taken from these
+/// entries, and a name without its prefix would be dropped there (DataFusion's
+/// `extensions_options!` leaves the prefix off, so `SET r2dl.invalid_residue` never reached an
+/// executor). `SHOW ALL` lists them under these names too.
+impl ExtensionOptions for R2dlOptions {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> datafusion::common::Result<()> {
+        ConfigField::set(self, key, value)
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        struct Entries(Vec<ConfigEntry>);
+        impl Visit for Entries {
+            fn some<V: std::fmt::Display>(&mut self, key: &str, value: V, description: &'static str) {
+                self.0.push(ConfigEntry {
+                    key: key.to_string(),
+                    value: Some(value.to_string()),
+                    description,
+                });
+            }
+            fn none(&mut self, key: &str, description: &'static str) {
+                self.0.push(ConfigEntry {
+                    key: key.to_string(),
+                    value: None,
+                    description,
+                });
+            }
+        }
+        let mut entries = Entries(Vec::new());
+        ConfigField::visit(self, &mut entries, Self::PREFIX, "");
+        entries.0
+    }
 }
 
 /// The session's `r2dl.*` options: registered in this process, or carried over DataFusion's FFI
@@ -44,9 +94,7 @@ fn session_options(options: &ConfigOptions) -> Result<Option<R2dlOptions>, DataF
             .strip_prefix(DATAFUSION_FFI_CONFIG_NAMESPACE)
             .map_or(entry.key.as_str(), |k| k.strip_prefix('.').unwrap_or(k));
         if let (Some(name), Some(value)) = (key.strip_prefix("r2dl."), entry.value.as_deref()) {
-            found
-                .get_or_insert_with(R2dlOptions::default)
-                .set(name, value)
+            ConfigField::set(found.get_or_insert_with(R2dlOptions::default), name, value)
                 .map_err(|e| DataFusionError::Configuration(format!("r2dl.{name} = '{value}': {e}")))?;
         }
     }
@@ -166,5 +214,26 @@ mod tests {
                 .to_string()
                 .contains("'maybe'")
         );
+    }
+
+    #[test]
+    fn entries_carry_full_names_so_they_survive_being_sent_as_text() {
+        let mut sent = ConfigOptions::default();
+        register_options(&mut sent);
+        sent.set("r2dl.invalid_residue", "null").unwrap();
+        sent.set("r2dl.fasta_mmap", "false").unwrap();
+        // what Ballista does with a session: every entry as `key = value`, set on the other side
+        let mut received = ConfigOptions::default();
+        register_options(&mut received);
+        let mut carried = 0;
+        for entry in sent.entries() {
+            if let (true, Some(value)) = (entry.key.starts_with("r2dl."), entry.value) {
+                received.set(&entry.key, &value).unwrap();
+                carried += 1;
+            }
+        }
+        assert_eq!(carried, 2);
+        assert_eq!(invalid_residue_policy(&received).unwrap(), InvalidResidue::Null);
+        assert!(!fasta_mmap(&received).unwrap());
     }
 }

@@ -4,7 +4,8 @@
 //! adds to a [`SessionStateBuilder`]: the FASTA file format and its `STORED AS` factories, the
 //! table function `fasta_scan`, the `r2dl.*` options, the model functions (`embed`,
 //! `predict_<name>`), the physical rule that stops scans early under a `LIMIT`, and the query
-//! planner that runs model queries as one partition. The CLI, the tests and embedders all build
+//! planner that runs model queries as one partition (on a cluster: as byte ranges spread over
+//! the executors). The CLI, the tests and embedders all build
 //! their sessions here.
 
 use std::collections::HashMap;
@@ -13,12 +14,13 @@ use std::sync::Arc;
 
 use datafusion::catalog::TableFunction;
 use datafusion::common::{DataFusionError, Result};
-use datafusion::datasource::listing_table_factory::ListingTableFactory;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use crate::datasource::{FASTA_EXTENSIONS, FastaFormatFactory, FastaScanFunction, LimitedScanBatches};
+use crate::datasource::{
+    FASTA_EXTENSIONS, FastaFormatFactory, FastaScanFunction, FastaTableFactory, LimitedScanBatches,
+};
 use crate::predictor::{Catalog, PredictorError, catalog_dirs};
 use crate::runtime::ModelSpec;
 use crate::udf::{BrokenPredictorFunction, EmbedFunction, ModelQueryPlanner, PredictFunction};
@@ -41,6 +43,7 @@ pub struct R2dl {
     model: ModelSpec,
     udf_dirs: Vec<PathBuf>,
     catalog: Option<Catalog>,
+    distributed: bool,
 }
 
 impl R2dl {
@@ -65,6 +68,13 @@ impl R2dl {
     /// Serves exactly the predictors of `catalog`, with no search.
     pub fn with_catalog(mut self, catalog: Catalog) -> Self {
         self.catalog = Some(catalog);
+        self
+    }
+
+    /// Plans model queries for a cluster (`true`) rather than for one process (the default):
+    /// see [`ModelQueryPlanner::distributed`].
+    pub fn distributed(mut self, distributed: bool) -> Self {
+        self.distributed = distributed;
         self
     }
 
@@ -122,7 +132,7 @@ impl R2dl {
         // `CREATE EXTERNAL TABLE … STORED AS FASTA` looks up a table factory by that name
         let tables = builder.table_factories().get_or_insert_with(HashMap::new);
         for extension in FASTA_EXTENSIONS {
-            tables.insert(extension.to_ascii_uppercase(), Arc::new(ListingTableFactory::new()));
+            tables.insert(extension.to_ascii_uppercase(), Arc::new(FastaTableFactory::default()));
         }
         builder.table_functions().get_or_insert_with(HashMap::new).insert(
             "fasta_scan".into(),
@@ -136,9 +146,14 @@ impl R2dl {
             .extend(functions);
 
         let inner = builder.query_planner().take();
+        let planner = if self.distributed {
+            ModelQueryPlanner::distributed(inner)
+        } else {
+            ModelQueryPlanner::new(inner)
+        };
         Ok(builder
             .with_physical_optimizer_rule(Arc::new(LimitedScanBatches))
-            .with_query_planner(Arc::new(ModelQueryPlanner::new(inner))))
+            .with_query_planner(Arc::new(planner)))
     }
 
     /// A session with DataFusion's defaults, everything r2dl provides, and file names as tables

@@ -15,6 +15,7 @@ mod run;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use datafusion::common::config::ExtensionOptions;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
 use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
@@ -193,7 +194,13 @@ impl Options {
 
     fn __datafusion_extension_options__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
         let mut options = FFI_ExtensionOptions::default();
-        options.add_config(&self.inner).map_err(|e| error(&e))?;
+        // r2dl's entries carry their full names (`r2dl.<name>`), which `add_config` would prefix
+        // once more
+        for entry in ExtensionOptions::entries(&self.inner) {
+            if let Some(value) = entry.value {
+                ExtensionOptions::set(&mut options, &entry.key, &value).map_err(|e| error(&e))?;
+            }
+        }
         PyCapsule::new_with_value(py, options, c"datafusion_extension_options")
     }
 

@@ -31,7 +31,7 @@ pub async fn run(args: AnnotateArgs) -> Result<(), CliError> {
     }
     let sql = annotation_sql(&args)?;
     let input = args.input.to_string_lossy().replace('\'', "''");
-    let ctx = session(&args.session, &args.model)?;
+    let ctx = session(&args.session, &args.model).await?;
     let total = count_rows(&ctx, &input).await?;
     let bar = ProgressBar::new(total);
     if std::io::stderr().is_terminal() {

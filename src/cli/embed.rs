@@ -6,7 +6,7 @@ use super::{CliError, EmbedArgs};
 
 /// Runs `r2dl embed`.
 pub async fn run(args: EmbedArgs) -> Result<(), CliError> {
-    let ctx = session(&args.session, &args.model)?;
+    let ctx = session(&args.session, &args.model).await?;
     let input = args.input.to_string_lossy().replace('\'', "''");
     let sql = format!("SELECT id, embed(sequence) AS embedding FROM '{input}'");
     let plan = ctx.state().create_logical_plan(&sql).await?;

@@ -1,6 +1,8 @@
 //! Command-line arguments and the commands they run.
 
 mod annotate;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod embed;
 mod errors;
 mod info;
@@ -61,7 +63,25 @@ enum Command {
     /// Measure a predictor on labelled sequences: accuracy, MCC, AUROC, F1 or Spearman,
     /// Pearson, R², RMSE.
     Eval(EvalArgs),
+    /// Run a cluster scheduler (Apache DataFusion Ballista) that plans r2dl queries for its
+    /// executors; clients connect with `--cluster df://HOST:PORT`.
+    #[cfg(feature = "cluster")]
+    #[command(after_help = CLUSTER_EXAMPLES)]
+    Scheduler(cluster::SchedulerArgs),
+    /// Run a cluster executor: scans byte ranges and runs the model functions for a scheduler.
+    /// Every executor must see the files, the model and udfs/ at the same paths as the client.
+    #[cfg(feature = "cluster")]
+    #[command(after_help = CLUSTER_EXAMPLES)]
+    Executor(cluster::ExecutorArgs),
 }
+
+#[cfg(feature = "cluster")]
+const CLUSTER_EXAMPLES: &str = "\
+Examples:
+  r2dl scheduler --bind 127.0.0.1:50050
+  r2dl executor --scheduler 127.0.0.1:50050 --bind 127.0.0.1:50051
+  r2dl executor --scheduler 127.0.0.1:50050 --bind 127.0.0.1:50061
+  r2dl sql --cluster df://127.0.0.1:50050 \"SELECT id, predict_toxicity(sequence) FROM 'proteome.fasta'\"";
 
 const TRAIN_EXAMPLES: &str = "\
 Examples:
@@ -258,6 +278,10 @@ pub struct SessionArgs {
     /// Rows per record batch, 1 to 1,048,576.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1 << 20))]
     batch_size: Option<u32>,
+    /// Run the statements on a cluster (`r2dl scheduler` and `r2dl executor`s) instead of in
+    /// this process; the executors read the files by the same paths.
+    #[arg(long, value_name = "df://HOST:PORT")]
+    cluster: Option<String>,
 }
 
 /// Where `annotate -t` calls a binary prediction positive.
@@ -315,6 +339,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Eval(args) => train::run_eval(args).await,
         Command::Annotate(args) => until_signalled(annotate::run(args)).await,
         Command::Info(args) => info::run(args).await,
+        #[cfg(feature = "cluster")]
+        Command::Scheduler(args) => cluster::scheduler(args).await,
+        #[cfg(feature = "cluster")]
+        Command::Executor(args) => cluster::executor(args).await,
         Command::FetchModel => {
             let dir = r2dl::runtime::default_model_dir();
             r2dl::runtime::fetch_default_model(&dir)?;

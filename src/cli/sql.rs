@@ -30,7 +30,7 @@ pub async fn run(args: SqlArgs) -> Result<(), CliError> {
             hint: "r2dl sql \"SELECT count(*) FROM 'proteins.fasta'\"",
         });
     }
-    let ctx = session(&args.session, &args.model)?;
+    let ctx = session(&args.session, &args.model).await?;
     let format = args
         .format
         .unwrap_or_else(|| OutputFormat::default_for(io::stdout().is_terminal()));
@@ -82,8 +82,9 @@ fn copy_to_partial_file(plan: LogicalPlan) -> Result<(LogicalPlan, Option<Output
     Ok((LogicalPlan::Copy(copy), Some(output)))
 }
 
-/// A session with r2dl's tables and functions, the model chosen by `model`.
-pub fn session(session: &SessionArgs, model: &ModelArgs) -> Result<SessionContext, CliError> {
+/// A session with r2dl's tables and functions, the model chosen by `model`; on the cluster
+/// `--cluster` names, if it does.
+pub async fn session(session: &SessionArgs, model: &ModelArgs) -> Result<SessionContext, CliError> {
     let mut config = SessionConfig::new().with_information_schema(true);
     if let Some(partitions) = session.partitions {
         config = config.with_target_partitions(usize::from(partitions));
@@ -91,7 +92,16 @@ pub fn session(session: &SessionArgs, model: &ModelArgs) -> Result<SessionContex
     if let Some(batch_size) = session.batch_size {
         config = config.with_batch_size(batch_size as usize);
     }
-    Ok(model.r2dl().session_context(config)?)
+    match &session.cluster {
+        None => Ok(model.r2dl().session_context(config)?),
+        #[cfg(feature = "cluster")]
+        Some(url) => super::cluster::client(url, model, config).await,
+        #[cfg(not(feature = "cluster"))]
+        Some(_) => Err(CliError::Usage {
+            message: "this r2dl was built without cluster support".into(),
+            hint: "build it with `cargo build --release --features cluster`",
+        }),
+    }
 }
 
 fn read_sql(args: &SqlArgs) -> Result<String, CliError> {

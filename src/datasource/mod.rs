@@ -15,5 +15,5 @@ pub use options::FastaOptions;
 pub use scan_function::FastaScanFunction;
 pub use sink::{FastaSerializer, FastaSink};
 pub use source::FastaSource;
-pub use table::{fasta_table, is_fasta_name};
+pub use table::{FastaTable, FastaTableFactory, fasta_table, is_fasta_name};
 pub use url_table::FastaUrlTableFactory;

@@ -57,6 +57,11 @@ impl FastaSource {
         self.mmap = mmap;
         self
     }
+
+    /// Whether plain local files are read through a memory map.
+    pub fn mmap(&self) -> bool {
+        self.mmap
+    }
 }
 
 impl FileSource for FastaSource {

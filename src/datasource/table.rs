@@ -1,13 +1,22 @@
-//! One FASTA table over a file, a directory or a glob: the provider behind `FROM 'x.fasta'` and
-//! `fasta_scan('path')`.
+//! One FASTA table over a file, a directory or a glob: the provider behind `FROM 'x.fasta'`,
+//! `fasta_scan('path')` and `CREATE EXTERNAL TABLE … STORED AS FASTA`.
 
+use std::any::Any;
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::catalog::TableProvider;
-use datafusion::common::{Result, plan_err};
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableProvider, TableProviderFactory};
+use datafusion::common::{Constraints, DataFusionError, Result, Statistics, internal_err, plan_err};
+use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing_table_factory::ListingTableFactory;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{CreateExternalTable, Expr, LogicalPlan, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
 
 use super::file_format::{FASTA_EXTENSIONS, FastaFormat};
 use crate::fasta::fasta_schema;
@@ -84,7 +93,118 @@ pub fn fasta_table(location: &str) -> Result<Arc<dyn TableProvider>> {
     let config = ListingTableConfig::new_with_multi_paths(paths)
         .with_listing_options(options)
         .with_schema(fasta_schema());
-    Ok(Arc::new(ListingTable::try_new(config)?))
+    Ok(Arc::new(FastaTable::new(Arc::new(ListingTable::try_new(config)?))))
+}
+
+/// A FASTA table: a [`ListingTable`] whose format is [`FastaFormat`], under a type of its own so
+/// that a plan carrying it can be sent to another process (DataFusion's plan serialisation knows
+/// only its own file formats; r2dl's cluster codec knows this type). It reads, plans and writes
+/// exactly as the listing table it holds.
+#[derive(Debug)]
+pub struct FastaTable {
+    listing: Arc<ListingTable>,
+}
+
+impl FastaTable {
+    /// Wraps `listing`, a listing table over FASTA files.
+    pub fn new(listing: Arc<ListingTable>) -> Self {
+        Self { listing }
+    }
+
+    /// The listing table: its paths and options.
+    pub fn listing(&self) -> &ListingTable {
+        &self.listing
+    }
+
+    /// The [`FastaFormat`] the table reads with.
+    pub fn format(&self) -> Result<&FastaFormat> {
+        match self.listing.options().format.as_ref().downcast_ref::<FastaFormat>() {
+            Some(format) => Ok(format),
+            None => internal_err!("a FASTA table whose format is not FASTA"),
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for FastaTable {
+    fn schema(&self) -> SchemaRef {
+        self.listing.schema()
+    }
+
+    fn constraints(&self) -> Option<&Constraints> {
+        self.listing.constraints()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.listing.table_type()
+    }
+
+    fn get_table_definition(&self) -> Option<&str> {
+        self.listing.get_table_definition()
+    }
+
+    fn get_logical_plan(&self) -> Option<Cow<'_, LogicalPlan>> {
+        self.listing.get_logical_plan()
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.listing.get_column_default(column)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.listing.scan(state, projection, filters, limit).await
+    }
+
+    async fn scan_with_args<'a>(
+        &self,
+        state: &dyn Session,
+        args: datafusion::catalog::ScanArgs<'a>,
+    ) -> Result<datafusion::catalog::ScanResult> {
+        self.listing.scan_with_args(state, args).await
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.listing.supports_filters_pushdown(filters)
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        self.listing.statistics()
+    }
+
+    async fn insert_into(
+        &self,
+        state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.listing.insert_into(state, input, insert_op).await
+    }
+}
+
+/// `CREATE EXTERNAL TABLE … STORED AS FASTA`: DataFusion's listing-table factory, its table held
+/// as a [`FastaTable`].
+#[derive(Debug, Default)]
+pub struct FastaTableFactory {
+    listing: ListingTableFactory,
+}
+
+#[async_trait]
+impl TableProviderFactory for FastaTableFactory {
+    async fn create(&self, state: &dyn Session, cmd: &CreateExternalTable) -> Result<Arc<dyn TableProvider>> {
+        let table: Arc<dyn Any + Send + Sync> = self.listing.create(state, cmd).await?;
+        match table.downcast::<ListingTable>() {
+            Ok(listing) => Ok(Arc::new(FastaTable::new(listing))),
+            Err(_) => Err(DataFusionError::Internal(
+                "DataFusion's listing-table factory made something other than a listing table".into(),
+            )),
+        }
+    }
 }
 
 #[cfg(test)]

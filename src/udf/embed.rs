@@ -16,7 +16,7 @@ use super::predict::checked_predictor;
 use super::theta_pass::theta_model;
 use super::{SEQUENCE_TYPES, invalid_residue_policy, model_error, sequences};
 use crate::model::{BertConfig, Embeddings, Readout};
-use crate::predictor::Catalog;
+use crate::predictor::{Catalog, MANIFEST_FILE, WEIGHTS_FILE};
 use crate::runtime::{ModelSpec, run_on_compute_pool, shared_model};
 
 /// `embed(sequence [, predictor])` → `FixedSizeList<Float32, d>`; NULL in, NULL out.
@@ -46,6 +46,18 @@ impl EmbedFunction {
                 .collect(),
             signature: Signature::one_of(signatures, Volatility::Immutable),
         }
+    }
+
+    /// The files whose contents decide what this function returns: the base model's weights, and
+    /// the manifest and weights of each predictor whose Θ the second argument may name.
+    pub fn weight_files(&self) -> Result<Vec<(String, PathBuf)>> {
+        let model = self.spec.resolve_dir().map_err(model_error)?;
+        let mut files = vec![("base model".to_string(), model.join("model.safetensors"))];
+        for (name, dir) in &self.predictors {
+            files.push((format!("predictor {name} manifest"), dir.join(MANIFEST_FILE)));
+            files.push((format!("predictor {name} weights"), dir.join(WEIGHTS_FILE)));
+        }
+        Ok(files)
     }
 
     /// The vector width, from the model's `config.json` (the weights load on first use).

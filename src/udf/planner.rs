@@ -1,6 +1,8 @@
 //! Model queries run as one partition: the model already uses every core (its own compute
 //! pool), and one partition keeps rows in file order. A [`QueryPlanner`] rather than a rule in
-//! the CLI, so that every session built by [`crate::R2dl`] gets it.
+//! the CLI, so that every session built by [`crate::R2dl`] gets it. On a cluster the rule turns
+//! around: each executor is a process with its own cores, so a model query's files are split
+//! into as many byte ranges as the session has target partitions, however small the files.
 
 use std::sync::Arc;
 
@@ -15,18 +17,35 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 
 use super::is_model_function;
 
-/// Plans queries that call a model function (`embed`, `predict_*`) with one target partition,
-/// and every other query as the planner it wraps does.
+/// Plans queries that call a model function (`embed`, `predict_*`) with one target partition
+/// (or, [`distributed`](Self::distributed), with files split however small), and every other
+/// query as the planner it wraps does.
 #[derive(Debug, Default)]
 pub struct ModelQueryPlanner {
     /// The planner to delegate to; DataFusion's default when `None`.
     inner: Option<Arc<dyn QueryPlanner + Send + Sync>>,
+    /// Whether the plan runs on a cluster.
+    distributed: bool,
 }
 
 impl ModelQueryPlanner {
-    /// Wraps `inner` (DataFusion's default planner when `None`).
+    /// Wraps `inner` (DataFusion's default planner when `None`): model queries as one partition.
     pub fn new(inner: Option<Arc<dyn QueryPlanner + Send + Sync>>) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            distributed: false,
+        }
+    }
+
+    /// Wraps `inner` for a cluster's scheduler: a model query keeps the session's target
+    /// partitions, and its files are split into byte ranges whatever their size (DataFusion
+    /// splits only files over `datafusion.optimizer.repartition_file_min_size`, 10 MB, but a
+    /// model spends seconds on a few kilobytes), so the executors share the work.
+    pub fn distributed(inner: Option<Arc<dyn QueryPlanner + Send + Sync>>) -> Self {
+        Self {
+            inner,
+            distributed: true,
+        }
     }
 }
 
@@ -43,7 +62,12 @@ impl QueryPlanner for ModelQueryPlanner {
             .filter(|state| state.config().target_partitions() > 1 && calls_model(plan))
             .map(|state| {
                 let mut state = state.clone();
-                state.config_mut().options_mut().execution.target_partitions = 1;
+                let options = state.config_mut().options_mut();
+                if self.distributed {
+                    options.optimizer.repartition_file_min_size = 0;
+                } else {
+                    options.execution.target_partitions = 1;
+                }
                 state
             });
         let session = single.as_ref().map_or(session, |state| state as _);

@@ -19,9 +19,9 @@ use datafusion::logical_expr::{
 };
 
 use super::theta_pass::{ThetaModel, theta_model};
-use super::{SEQUENCE_TYPES, invalid_residue_policy, sequences};
+use super::{SEQUENCE_TYPES, invalid_residue_policy, model_error, sequences};
 use crate::model::ResidueOutputs;
-use crate::predictor::{CatalogEntry, Kind, Predictions, Predictor};
+use crate::predictor::{CatalogEntry, Kind, MANIFEST_FILE, Predictions, Predictor, WEIGHTS_FILE};
 use crate::runtime::shared_predictor;
 use crate::runtime::{ModelSpec, run_on_compute_pool, shared_model};
 
@@ -89,6 +89,20 @@ impl PredictFunction {
             }
             Kind::Binary | Kind::Regression => None,
         }
+    }
+
+    /// The files whose contents decide what this function returns: the base model's weights,
+    /// the predictor's manifest and weights, each with a name saying what it is.
+    pub fn weight_files(&self) -> Result<Vec<(String, PathBuf)>> {
+        let model = self.spec.resolve_dir().map_err(model_error)?;
+        Ok(vec![
+            ("base model".into(), model.join("model.safetensors")),
+            (
+                format!("predictor {} manifest", self.name),
+                self.dir.join(MANIFEST_FILE),
+            ),
+            (format!("predictor {} weights", self.name), self.dir.join(WEIGHTS_FILE)),
+        ])
     }
 
     /// Per-residue predictions of a column: the class letters, or the probabilities.
@@ -215,7 +229,7 @@ fn residue_probabilities(labels: &[String], outputs: &ResidueOutputs) -> Result<
 /// predictor checked against the base model.
 pub(crate) fn loaded_predictor(dir: &std::path::Path, spec: &ModelSpec) -> Result<(Arc<Predictor>, Arc<ThetaModel>)> {
     let predictor = checked_predictor(dir, spec)?;
-    let model = theta_model(spec, &predictor.theta, &predictor.readout()).map_err(super::model_error)?;
+    let model = theta_model(spec, &predictor.theta, &predictor.readout()).map_err(model_error)?;
     Ok((predictor, model))
 }
 
@@ -223,7 +237,7 @@ pub(crate) fn loaded_predictor(dir: &std::path::Path, spec: &ModelSpec) -> Resul
 pub(crate) fn checked_predictor(dir: &std::path::Path, spec: &ModelSpec) -> Result<Arc<Predictor>> {
     let external = |e: crate::predictor::PredictorError| DataFusionError::External(Box::new(e));
     let predictor = shared_predictor(dir).map_err(external)?;
-    let base = shared_model(spec).map_err(super::model_error)?;
+    let base = shared_model(spec).map_err(model_error)?;
     predictor.check_base_model(&base).map_err(external)?;
     Ok(predictor)
 }
