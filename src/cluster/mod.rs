@@ -30,8 +30,9 @@ use std::sync::Arc;
 use ballista::extension::SessionContextExt;
 use ballista_core::config::BALLISTA_ADAPTIVE_PLANNER_ENABLED;
 use ballista_core::extension::SessionConfigExt;
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 pub use codec::{R2dlLogicalCodec, R2dlPhysicalCodec};
@@ -129,18 +130,23 @@ pub fn cluster_config() -> SessionConfig {
 #[derive(Debug, Clone)]
 pub struct ClusterParts {
     r2dl: R2dl,
+    functions: Vec<Arc<ScalarUDF>>,
     logical: Arc<R2dlLogicalCodec>,
     physical: Arc<R2dlPhysicalCodec>,
 }
 
 impl ClusterParts {
-    /// `r2dl`'s functions and codecs, with model queries planned for a cluster.
+    /// `r2dl`'s functions and codecs, with model queries planned for a cluster. The predictor
+    /// catalog is read once, here: every session the process builds afterwards serves the same
+    /// functions its codecs vouch for.
     pub fn new(r2dl: R2dl) -> Result<Self> {
-        let r2dl = r2dl.distributed(true);
+        let catalog = r2dl.catalog().map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let r2dl = r2dl.with_catalog(catalog).distributed(true);
         let functions = r2dl.functions()?;
         Ok(Self {
             logical: Arc::new(R2dlLogicalCodec::new(&functions)),
             physical: Arc::new(R2dlPhysicalCodec::new(&functions)),
+            functions,
             r2dl,
         })
     }
@@ -148,7 +154,7 @@ impl ClusterParts {
     /// A session state for `config`, as the scheduler plans with and executors run with:
     /// DataFusion's defaults, Ballista's settings, everything r2dl adds, and r2dl's codecs.
     pub fn session_state(&self, config: SessionConfig) -> Result<SessionState> {
-        let mut config = config
+        let config = config
             .upgrade_for_ballista()
             .with_ballista_logical_extension_codec(self.logical.clone())
             .with_ballista_physical_extension_codec(self.physical.clone())
@@ -156,7 +162,6 @@ impl ClusterParts {
             // its own rule list, passing over the session's query planner and physical rules —
             // r2dl's split of model queries and its scan-limit rule; the static planner uses both.
             .set_bool(BALLISTA_ADAPTIVE_PLANNER_ENABLED, false);
-        crate::options::register_options(config.options_mut());
         let builder = SessionStateBuilder::new().with_config(config).with_default_features();
         Ok(self.r2dl.configure(builder)?.build())
     }
@@ -169,7 +174,7 @@ impl ClusterParts {
         let ctx = SessionContext::remote_with_state(&format!("df://{host}:{port}"), state).await?;
         // Ballista's upgrade of the state replaces its scalar functions with Ballista's list;
         // the client needs r2dl's to plan (the scheduler and executors have their own).
-        for function in self.r2dl.functions()? {
+        for function in &self.functions {
             ctx.register_udf(function.as_ref().clone());
         }
         Ok(crate::enable_file_tables(ctx))
