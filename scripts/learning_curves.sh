@@ -4,13 +4,22 @@
 # (rows already there are skipped, so an interrupted run continues). Then draw the plot with
 # scripts/plot_learning_curves.py.
 # Usage: scripts/learning_curves.sh [R2DL_BINARY] [TASK...] ; SIZES="50 100" SEEDS="1 2" override.
+# PROTOCOL=small (n ≤ 1000 only): the small-data protocol — no hold-out, the whole step budget,
+# a cosine learning-rate decay and the weights averaged over its second half — into
+# docs/learning_curves_small_n.csv. HEAD="--k 64 --head-hidden 256" adds settings to every run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R2DL=${1:-target/release/r2dl}
 shift || true
 DATA=${DATA:-../shared/data}
-CSV=docs/learning_curves.csv
-SIZES=${SIZES:-50 100 250 500 1000 all}
+PROTOCOL=${PROTOCOL:-early-stopping}
+case "$PROTOCOL" in
+  early-stopping) CSV=${CSV:-docs/learning_curves.csv} ;;
+  small) CSV=${CSV:-docs/learning_curves_small_n.csv} ;;
+  *) echo "PROTOCOL must be early-stopping or small, not '$PROTOCOL'" >&2; exit 2 ;;
+esac
+read -r -a extra <<< "${HEAD:-}"
+if [ "$PROTOCOL" = small ]; then SIZES=${SIZES:-50 100 250 500 1000}; else SIZES=${SIZES:-50 100 250 500 1000 all}; fi
 SEEDS=${SEEDS:-1 2 3}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -24,6 +33,12 @@ for task in ${@:-amp toxicity}; do
         # The settings the shipped amp/toxicity had when the curves were measured: 6 epochs,
         # patience 3, a linear output mapping (the curves are of that mapping).
         limit=(); epochs=6; patience=3
+      elif [ "$PROTOCOL" = small ]; then
+        # ~240 optimiser steps of 32 over all n rows (none held out), no early stopping.
+        limit=(--limit "$n" --holdout 0 --schedule cosine --average-last 0.5)
+        per_epoch=$(( (n + 31) / 32 ))
+        epochs=$(( (240 + per_epoch - 1) / per_epoch ))
+        patience=$epochs
       else
         # The same step budget (~240 optimiser steps of 32) at every n, so small n trains
         # long enough; early stopping patience a third of the epochs.
@@ -35,7 +50,7 @@ for task in ${@:-amp toxicity}; do
       out="$WORK/$task-$n-$seed"
       "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --test "$DATA/$task/test.csv" \
         --out "$out" --lr 0.01 --head-lr 0.01 --k 16 --seed "$seed" --epochs "$epochs" \
-        --patience "$patience" "${limit[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
+        --patience "$patience" "${limit[@]}" "${extra[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
       python3 - "$out/manifest.json" "$task" "$n" "$seed" "$epochs" >> "$CSV" <<'PY'
 import json, sys
 path, task, n, seed, epochs = sys.argv[1:]

@@ -103,9 +103,15 @@ pub struct TrainArgs {
     /// Training rows from a SQL query returning `sequence` and `label` columns.
     #[arg(long, value_name = "SQL")]
     query: Option<String>,
-    /// Validation rows for early stopping (default: a seeded, stratified 10 % of the training rows).
+    /// Validation rows for early stopping (default: a seeded share of the training rows, see --holdout).
     #[arg(long, value_name = "FILE")]
     valid: Option<PathBuf>,
+    /// Share of the training rows held out for validation when --valid is not given, kept
+    /// apart from related rows (shared 5-mers); 0 holds none out: every row trains for all
+    /// --epochs, no early stopping, the last (averaged) weights are kept — for small data
+    /// [default: 0.1].
+    #[arg(long, value_name = "FRACTION", conflicts_with = "valid")]
+    holdout: Option<f64>,
     /// Test rows, measured once at the end and recorded in the manifest.
     #[arg(long, value_name = "FILE")]
     test: Option<PathBuf>,
@@ -153,6 +159,14 @@ pub struct TrainArgs {
     /// Hidden ReLU units of the output mapping; 0 makes it linear [default: 0].
     #[arg(long, value_name = "UNITS")]
     head_hidden: Option<usize>,
+    /// How the learning rates change over the epoch budget: `constant`, or `cosine` (half a
+    /// cosine down to zero at the last step) [default: constant].
+    #[arg(long, value_name = "SCHEDULE")]
+    schedule: Option<r2dl::predictor::Schedule>,
+    /// Average the weights over this last share of the step budget (after every step) and
+    /// keep the average, e.g. 0.5; 0: no averaging [default: 0].
+    #[arg(long, value_name = "FRACTION")]
+    average_last: Option<f64>,
     /// Layers whose mean-pooled (per-residue: per-token) hidden states the output mapping reads,
     /// concatenated, e.g. `0,2,4,6` (0 = the embeddings) [default: the last layer].
     #[arg(long, value_name = "LAYERS", value_delimiter = ',')]

@@ -93,6 +93,9 @@ fn train_spec(args: &TrainArgs) -> TrainSpec {
         max_length: args.max_length.unwrap_or(defaults.max_length),
         head_hidden: args.head_hidden.unwrap_or(defaults.head_hidden),
         readout_layers: args.readout.clone(),
+        valid_fraction: args.holdout.unwrap_or(defaults.valid_fraction),
+        schedule: args.schedule.unwrap_or(defaults.schedule),
+        average_last: args.average_last.unwrap_or(defaults.average_last),
         ..defaults
     };
     TrainSpec {
@@ -131,13 +134,16 @@ fn show_progress(bar: &ProgressBar, progress: Progress) {
             best,
             seconds,
         } => {
-            let line = format!(
-                "epoch {epoch}: validation {}, loss {} (best {}, loss {}), {seconds:.1} s",
-                score.metric_text(),
-                score.loss_text(),
-                best.metric_text(),
-                best.loss_text()
-            );
+            let line = match (score, best) {
+                (Some(score), Some(best)) => format!(
+                    "epoch {epoch}: validation {}, loss {} (best {}, loss {}), {seconds:.1} s",
+                    score.metric_text(),
+                    score.loss_text(),
+                    best.metric_text(),
+                    best.loss_text()
+                ),
+                _ => format!("epoch {epoch}: no validation rows, {seconds:.1} s"),
+            };
             if bar.is_hidden() {
                 eprintln!("{line}")
             } else {

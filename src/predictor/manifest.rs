@@ -116,7 +116,9 @@ pub struct HyperParameters {
     pub seed: u64,
     /// Longest training input in residues (longer ones: a random window per epoch).
     pub max_length: usize,
-    /// Share of the training rows held out for validation when no validation file is given.
+    /// Share of the training rows held out for validation when no validation file is given; 0:
+    /// none — every row trains, for the whole epoch budget, and the last (averaged) weights are
+    /// kept (no early stopping).
     pub valid_fraction: f64,
     /// Hidden ReLU units of the output mapping (0: a linear mapping).
     #[serde(default)]
@@ -125,6 +127,60 @@ pub struct HyperParameters {
     /// empty (and left out of the manifest): the last layer alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub readout_layers: Vec<usize>,
+    /// How both learning rates change over the step budget (left out of the manifest when
+    /// constant).
+    #[serde(default, skip_serializing_if = "Schedule::is_constant")]
+    pub schedule: Schedule,
+    /// The share of the step budget, at its end, over which the weights (V_T and the output
+    /// mapping) are averaged after every step; the average is what is validated and kept. 0 (left
+    /// out of the manifest): no averaging.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub average_last: f64,
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
+}
+
+/// How the learning rates change over the step budget (`epochs × steps per epoch`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// The given rates throughout.
+    #[default]
+    Constant,
+    /// Half a cosine from the given rates down to zero at the end of the budget.
+    Cosine,
+}
+
+impl Schedule {
+    fn is_constant(&self) -> bool {
+        *self == Schedule::Constant
+    }
+
+    /// The factor on the learning rates at 0-based `step` of `budget` steps.
+    pub fn factor(self, step: usize, budget: usize) -> f32 {
+        match self {
+            Schedule::Constant => 1.0,
+            Schedule::Cosine => {
+                let done = step.min(budget) as f64 / budget.max(1) as f64;
+                (0.5 * (1.0 + (std::f64::consts::PI * done).cos())) as f32
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for Schedule {
+    type Err = String;
+
+    /// `constant` or `cosine`, any case.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.to_ascii_lowercase().as_str() {
+            "constant" => Ok(Schedule::Constant),
+            "cosine" => Ok(Schedule::Cosine),
+            _ => Err(format!("'{name}' is not a schedule; use constant or cosine")),
+        }
+    }
 }
 
 impl Default for HyperParameters {
@@ -143,6 +199,8 @@ impl Default for HyperParameters {
             valid_fraction: 0.1,
             head_hidden: 0,
             readout_layers: Vec::new(),
+            schedule: Schedule::Constant,
+            average_last: 0.0,
         }
     }
 }
@@ -342,5 +400,34 @@ mod tests {
         }
         let error = "regresion".parse::<Kind>().unwrap_err();
         assert!(error.contains("binary, multiclass, regression, residue"), "{error}");
+    }
+
+    #[test]
+    fn the_cosine_schedule_falls_from_one_to_zero_and_the_constant_one_stays() {
+        let cosine = |step| Schedule::Cosine.factor(step, 10);
+        assert_eq!((cosine(0), cosine(10), cosine(20)), (1.0, 0.0, 0.0));
+        assert!((cosine(5) - 0.5).abs() < 1e-6);
+        assert!((1..=10).all(|step| cosine(step) < cosine(step - 1)));
+        assert!((0..20).all(|step| Schedule::Constant.factor(step, 10) == 1.0));
+        assert_eq!("Cosine".parse::<Schedule>(), Ok(Schedule::Cosine));
+        assert!("linear".parse::<Schedule>().unwrap_err().contains("constant or cosine"));
+    }
+
+    #[test]
+    fn settings_of_older_manifests_read_as_constant_and_unaveraged_and_are_written_the_same() {
+        let defaults = HyperParameters::default();
+        let mut json = serde_json::to_value(&defaults).unwrap();
+        let fields = json.as_object_mut().unwrap();
+        assert!(!fields.contains_key("schedule") && !fields.contains_key("average_last"));
+        fields.remove("head_hidden");
+        assert_eq!(serde_json::from_value::<HyperParameters>(json).unwrap(), defaults);
+        let tuned = HyperParameters {
+            schedule: Schedule::Cosine,
+            average_last: 0.5,
+            ..defaults
+        };
+        let json = serde_json::to_string(&tuned).unwrap();
+        assert!(json.contains(r#""schedule":"cosine""#) && json.contains(r#""average_last":0.5"#));
+        assert_eq!(serde_json::from_str::<HyperParameters>(&json).unwrap(), tuned);
     }
 }

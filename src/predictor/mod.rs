@@ -17,8 +17,8 @@ pub use catalog::{BrokenEntry, Catalog, CatalogEntry, UDFS_DIR, catalog_dirs};
 pub use error::{BaseModelMismatch, PredictorError, Result};
 pub use head::{Dense, Head, HeadGradients, softmax};
 pub use manifest::{
-    BaseModel, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, READABLE_FORMATS, Sparsity, TrainingData, TrainingLog,
-    UNLABELLED, is_function_name,
+    BaseModel, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, READABLE_FORMATS, Schedule, Sparsity, TrainingData,
+    TrainingLog, UNLABELLED, is_function_name,
 };
 
 use crate::model::{

@@ -20,6 +20,32 @@ pub(super) struct State {
     pub(super) adam_v_t: Adam,
     /// One per parameter vector of the head, in [`Head::parameters`] order.
     pub(super) adam_head: Vec<Adam>,
+    /// The running mean of V_T and the head over the averaged steps (`--average-last`); as
+    /// many steps as [`CheckpointInfo::averaged_steps`] say, none at first.
+    pub(super) average: Average,
+}
+
+/// The mean of the weights over the steps averaged so far.
+#[derive(Clone)]
+pub(super) struct Average {
+    pub(super) v_t: Vec<f32>,
+    pub(super) head: Head,
+}
+
+impl Average {
+    /// Folds in the weights after the `count`-th averaged step (1-based): a running mean.
+    pub(super) fn add(&mut self, v_t: &[f32], head: &Head, count: usize) {
+        let weight = 1.0 / count as f32;
+        let fold = |mean: &mut [f32], value: &[f32]| {
+            for (m, v) in mean.iter_mut().zip(value) {
+                *m += (v - *m) * weight;
+            }
+        };
+        fold(&mut self.v_t, v_t);
+        for (mean, (_, value, _)) in self.head.parameters_mut().into_iter().zip(head.parameters()) {
+            fold(mean, value);
+        }
+    }
 }
 
 /// Progress kept across epochs, saved with the checkpoint.
@@ -32,6 +58,9 @@ pub(super) struct CheckpointInfo {
     pub(super) best_score: ValidationScore,
     pub(super) bad_epochs: usize,
     pub(super) seconds: f64,
+    /// Steps folded into [`State::average`].
+    #[serde(default)]
+    pub(super) averaged_steps: usize,
     /// Fingerprint of the training rows and settings: a checkpoint resumes only the same run.
     pub(super) run: String,
 }
@@ -66,6 +95,12 @@ pub(super) fn save_checkpoint(dir: &Path, state: &State, info: &CheckpointInfo, 
         named.push((name.to_string(), values));
         named.push((format!("adam.{name}.m"), &adam.m));
         named.push((format!("adam.{name}.v"), &adam.v));
+    }
+    let average_names: Vec<String> = average_names(&state.head);
+    if info.averaged_steps > 0 {
+        let values = std::iter::once(state.average.v_t.as_slice())
+            .chain(state.average.head.parameters().into_iter().map(|(_, values, _)| values));
+        named.extend(average_names.iter().cloned().zip(values));
     }
     let mut tensors = std::collections::HashMap::new();
     for (name, values) in named {
@@ -161,14 +196,30 @@ pub(super) fn load_checkpoint(dir: &Path, run: &str, shape: &State) -> Result<(S
         *params = get(name, params.len())?;
         adam_head.push(adam(name, params.len(), t)?);
     }
+    let mut average = shape.average.clone();
+    if info.averaged_steps > 0 {
+        let names = average_names(&shape.head);
+        average.v_t = get(&names[0], n_v_t)?;
+        for (params, name) in average.head.parameters_mut().into_iter().zip(&names[1..]) {
+            *params = get(name, params.len())?;
+        }
+    }
     let state = State {
         v_t: get("v_t", n_v_t)?,
         adam_v_t: adam("v_t", n_v_t, t[0])?,
         adam_head,
         head,
+        average,
     };
     let best = Predictor::load(&dir.join(CHECKPOINT_BEST))?;
     Ok((state, info, best.theta, best.head))
+}
+
+/// The checkpoint's names of the averaged V_T and head parameters.
+fn average_names(head: &Head) -> Vec<String> {
+    std::iter::once("average.v_t".to_string())
+        .chain(head.parameters().iter().map(|(name, _, _)| format!("average.{name}")))
+        .collect()
 }
 
 /// Removes the checkpoint from `dir` once its run is complete (nothing is left to resume).
@@ -189,5 +240,33 @@ fn checkpoint_io(path: &Path, e: std::io::Error) -> TrainError {
     TrainError::Checkpoint {
         path: path.to_path_buf(),
         message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_average_is_the_mean_of_the_folded_weights() {
+        let head_of = |value: f32| {
+            let mut head = Head::with_hidden(2, 3, 4, || 0.5);
+            head.parameters_mut().into_iter().for_each(|p| p.fill(value));
+            head
+        };
+        let mut average = Average {
+            v_t: vec![0.0; 2],
+            head: head_of(0.0),
+        };
+        for (count, value) in [1.0f32, 2.0, 6.0].into_iter().enumerate() {
+            average.add(&[value, -value], &head_of(value), count + 1);
+        }
+        assert_eq!(average.v_t, [3.0, -3.0]);
+        let head = average.head.parameters();
+        assert!(
+            head.iter()
+                .all(|(_, values, _)| values.iter().all(|&v| (v - 3.0).abs() < 1e-6))
+        );
+        assert_eq!(head.len(), 4, "the hidden layer's weights are averaged too");
     }
 }

@@ -2,7 +2,10 @@
 //! cross-entropy or MSE through the frozen encoder ([`crate::model::Tape`]); every
 //! `recode_every` steps and at each epoch's end V_T is re-coded over the English embeddings V_S
 //! by OMP with `k` non-zeros per row (Θ), and V_T becomes `Θ · V_S`. Early stopping on the
-//! validation score of the re-coded (sparse) model; a checkpoint after every epoch.
+//! validation score of the re-coded (sparse) model; a checkpoint after every epoch. For small
+//! data: no hold-out (every row trains for the whole budget), a cosine learning-rate decay and
+//! the weights averaged over the budget's last steps (`--holdout 0 --schedule cosine
+//! --average-last F`).
 //!
 //! [`train`] runs a [`Trainer`]: `setup` (rows, task, manifest, initial or resumed state), then
 //! `epoch` until the budget or the patience is spent (each a sequence of `step`s), then `finish`.
@@ -13,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::adam::Adam;
-use super::checkpoint::{CheckpointInfo, State, load_checkpoint, remove_checkpoint, save_checkpoint};
+use super::checkpoint::{Average, CheckpointInfo, State, load_checkpoint, remove_checkpoint, save_checkpoint};
 use super::data::{LabelledRows, grouped_split, stratified_split};
 use super::dictionary::Dictionary;
 use super::error::{Result, TrainError};
@@ -77,14 +80,14 @@ pub enum Progress {
         /// Mean training loss of the epoch so far.
         loss: f64,
     },
-    /// An epoch finished and was validated.
+    /// An epoch finished (and was validated, unless no rows are held out).
     Epoch {
         /// 1-based epoch.
         epoch: usize,
-        /// Its validation score.
-        score: ValidationScore,
-        /// The best score so far.
-        best: ValidationScore,
+        /// Its validation score; `None` without validation rows.
+        score: Option<ValidationScore>,
+        /// The best score so far (`None` without validation rows).
+        best: Option<ValidationScore>,
         /// Seconds it took.
         seconds: f64,
     },
@@ -148,10 +151,16 @@ fn check_settings(hyper: &HyperParameters, dim: usize, layers: usize) -> Result<
             hyper.weight_decay
         )));
     }
-    if !(hyper.valid_fraction > 0.0 && hyper.valid_fraction < 1.0) {
+    if !(hyper.valid_fraction >= 0.0 && hyper.valid_fraction < 1.0) {
         return Err(TrainError::Settings(format!(
-            "the validation share must be between 0 and 1, not {}",
+            "--holdout must be at least 0 and below 1, not {}",
             hyper.valid_fraction
+        )));
+    }
+    if !(0.0..=1.0).contains(&hyper.average_last) {
+        return Err(TrainError::Settings(format!(
+            "--average-last must be between 0 and 1, not {}",
+            hyper.average_last
         )));
     }
     if hyper.readout_layers.is_empty() {
@@ -193,6 +202,10 @@ struct Trainer<'a> {
     decays: Vec<bool>,
     /// The hidden states the output mapping reads.
     readout: Readout,
+    /// Optimiser steps in the epoch budget: the learning-rate schedule's length.
+    budget: usize,
+    /// Steps after which the weights are averaged (`usize::MAX`: never).
+    average_after: usize,
 }
 
 impl<'a> Trainer<'a> {
@@ -233,6 +246,7 @@ impl<'a> Trainer<'a> {
             best_score: ValidationScore::WORST,
             bad_epochs: 0,
             seconds: 0.0,
+            averaged_steps: 0,
             run,
         };
         let mut best = Predictor {
@@ -244,6 +258,8 @@ impl<'a> Trainer<'a> {
             (state, info, best.theta, best.head) = load_checkpoint(&spec.out, &info.run, &state)?;
         }
         let decays = state.head.parameters().iter().map(|&(_, _, decays)| decays).collect();
+        let budget = hyper.epochs * train_set.len().div_ceil(hyper.batch_size);
+        let averaged = (hyper.average_last * budget as f64).round() as usize;
         Ok(Self {
             model,
             encoder,
@@ -262,6 +278,12 @@ impl<'a> Trainer<'a> {
             max_length: hyper.max_length.clamp(1, model.max_residues()),
             decays,
             readout,
+            budget,
+            average_after: if averaged == 0 {
+                usize::MAX
+            } else {
+                budget - averaged.min(budget)
+            },
         })
     }
 
@@ -298,17 +320,35 @@ impl<'a> Trainer<'a> {
                 loss: loss_sum / (step + 1) as f64,
             });
         }
-        let theta = self.recode()?;
+        let theta = self.recode(&self.state.v_t)?;
         self.state.v_t = self.dictionary.reconstruct(&theta);
-        let candidate = Predictor {
-            manifest: self.manifest.clone(),
-            theta,
-            head: self.state.head.clone(),
+        // the averaged weights, once averaging has begun, are the candidate
+        let candidate = if self.info.averaged_steps > 0 {
+            Predictor {
+                manifest: self.manifest.clone(),
+                theta: self.recode(&self.state.average.v_t)?,
+                head: self.state.average.head.clone(),
+            }
+        } else {
+            Predictor {
+                manifest: self.manifest.clone(),
+                theta,
+                head: self.state.head.clone(),
+            }
         };
-        let score = ValidationScore::of(self.kind, &evaluate(&candidate, self.model, &self.valid)?);
+        // without validation rows every epoch's weights replace the last: the final ones are kept
+        let score = if self.valid.is_empty() {
+            None
+        } else {
+            Some(ValidationScore::of(
+                self.kind,
+                &evaluate(&candidate, self.model, &self.valid)?,
+            ))
+        };
         let info = &mut self.info;
-        if score.beats(&info.best_score) {
-            (info.best_score, info.best_epoch, info.bad_epochs) = (score, epoch, 0);
+        if score.is_none_or(|score| score.beats(&info.best_score)) {
+            info.best_score = score.unwrap_or(ValidationScore::WORST);
+            (info.best_epoch, info.bad_epochs) = (epoch, 0);
             self.best.theta = candidate.theta;
             self.best.head = candidate.head;
         } else {
@@ -321,7 +361,7 @@ impl<'a> Trainer<'a> {
         report(Progress::Epoch {
             epoch,
             score,
-            best: self.info.best_score,
+            best: score.map(|_| self.info.best_score),
             seconds,
         });
         Ok(())
@@ -383,23 +423,29 @@ impl<'a> Trainer<'a> {
             (loss, grads.parameters, tape.backward(&grads.pooled, table.rows()))
         };
         let state = &mut self.state;
+        let rate = hyper.schedule.factor(self.info.steps, self.budget);
         let d_v_t = InputTable::residue_rows(&d_table, self.model.dim());
-        state.adam_v_t.step(&mut state.v_t, d_v_t, hyper.lr_theta, 0.0);
+        state.adam_v_t.step(&mut state.v_t, d_v_t, hyper.lr_theta * rate, 0.0);
         let params = state.head.parameters_mut().into_iter().zip(&grads);
         for ((params, grad), (adam, decays)) in params.zip(state.adam_head.iter_mut().zip(&self.decays)) {
             let weight_decay = if *decays { hyper.weight_decay } else { 0.0 };
-            adam.step(params, grad, hyper.lr_head, weight_decay);
+            adam.step(params, grad, hyper.lr_head * rate, weight_decay);
         }
         self.info.steps += 1;
         if self.info.steps.is_multiple_of(hyper.recode_every) {
-            self.state.v_t = self.dictionary.reconstruct(&self.recode()?);
+            self.state.v_t = self.dictionary.reconstruct(&self.recode(&self.state.v_t)?);
+        }
+        if self.info.steps > self.average_after {
+            self.info.averaged_steps += 1;
+            let state = &mut self.state;
+            state.average.add(&state.v_t, &state.head, self.info.averaged_steps);
         }
         Ok(Some(loss))
     }
 
-    /// Θ from the current V_T by OMP (`k` non-zeros per row over V_S).
-    fn recode(&self) -> Result<Theta> {
-        let rows = self.dictionary.code(&self.state.v_t, self.spec.hyper.k);
+    /// Θ coding `v_t` by OMP (`k` non-zeros per row over V_S).
+    fn recode(&self, v_t: &[f32]) -> Result<Theta> {
+        let rows = self.dictionary.code(v_t, self.spec.hyper.k);
         Ok(Theta::from_rows(rows, self.model.encoder().config().vocab_size)?)
     }
 
@@ -416,9 +462,11 @@ impl<'a> Trainer<'a> {
             seconds: info.seconds,
         };
         best.manifest.sparsity.nonzeros = best.theta.rows().iter().map(|r| r.indices.len()).sum();
-        best.manifest.decision_threshold = decision_threshold(&best, self.model, &self.valid)?;
-        let valid_metrics = evaluate(&best, self.model, &self.valid)?;
-        best.manifest.metrics.insert("valid".into(), valid_metrics);
+        if !self.valid.is_empty() {
+            best.manifest.decision_threshold = decision_threshold(&best, self.model, &self.valid)?;
+            let valid_metrics = evaluate(&best, self.model, &self.valid)?;
+            best.manifest.metrics.insert("valid".into(), valid_metrics);
+        }
         if let Some(test) = self.test {
             let test_metrics = evaluate(&best, self.model, test)?;
             best.manifest.metrics.insert("test".into(), test_metrics);
@@ -448,8 +496,13 @@ fn initial_state(
     let dictionary = Dictionary::new(v_s, d);
     let mut init_rng = Rng::stream(hyper.seed, Stream::HeadInit);
     let head = Head::with_hidden(outputs, features, hyper.head_hidden, || init_rng.unit() as f32);
+    let v_t = dictionary.reconstruct(&Theta::one_hot(model.english_tokens()));
     let state = State {
-        v_t: dictionary.reconstruct(&Theta::one_hot(model.english_tokens())),
+        average: Average {
+            v_t: v_t.clone(),
+            head: head.clone(),
+        },
+        v_t,
         adam_v_t: Adam::new(NUM_RESIDUES * d),
         adam_head: head.parameters().iter().map(|(_, p, _)| Adam::new(p.len())).collect(),
         head,
@@ -474,6 +527,13 @@ fn split(data: &Datasets, spec: &TrainSpec, kind: Kind) -> Result<Splits> {
         return Ok(Splits {
             valid_source: valid.source.clone(),
             valid: valid.clone(),
+            train: pool,
+        });
+    }
+    if hyper.valid_fraction == 0.0 {
+        return Ok(Splits {
+            valid_source: "none (--holdout 0: every row trains, the last weights are kept)".into(),
+            valid: pool.select(&[]),
             train: pool,
         });
     }

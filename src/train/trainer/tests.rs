@@ -66,26 +66,38 @@ fn spec(out: &Path) -> TrainSpec {
 
 #[test]
 fn training_learns_is_deterministic_sparse_and_resumable() {
-    learns_deterministically_sparsely_and_resumably(0, &[]);
+    learns_deterministically_sparsely_and_resumably(|_| {});
 }
 
 #[test]
 fn training_with_a_hidden_layer_learns_is_deterministic_sparse_and_resumable() {
-    learns_deterministically_sparsely_and_resumably(8, &[]);
+    learns_deterministically_sparsely_and_resumably(|hyper| hyper.head_hidden = 8);
 }
 
 #[test]
 fn training_on_several_layers_states_learns_is_deterministic_sparse_and_resumable() {
-    learns_deterministically_sparsely_and_resumably(0, &[0, 1, 2]);
+    learns_deterministically_sparsely_and_resumably(|hyper| hyper.readout_layers = vec![0, 1, 2]);
 }
 
-fn learns_deterministically_sparsely_and_resumably(head_hidden: usize, readout: &[usize]) {
+#[test]
+fn training_without_holdout_on_a_cosine_schedule_with_averaging_learns_is_deterministic_and_resumable() {
+    learns_deterministically_sparsely_and_resumably(|hyper| {
+        hyper.head_hidden = 8;
+        hyper.valid_fraction = 0.0;
+        hyper.schedule = crate::predictor::Schedule::Cosine;
+        hyper.average_last = 0.6;
+    });
+}
+
+fn learns_deterministically_sparsely_and_resumably(settings: impl Fn(&mut HyperParameters)) {
     let spec = |out: &Path| {
         let mut spec = spec(out);
-        spec.hyper.head_hidden = head_hidden;
-        spec.hyper.readout_layers = readout.to_vec();
+        settings(&mut spec.hyper);
         spec
     };
+    let hyper = spec(Path::new("")).hyper;
+    let (head_hidden, readout) = (hyper.head_hidden, hyper.readout_layers.as_slice());
+    let holdout = hyper.valid_fraction > 0.0;
     let dir = tempfile::tempdir().unwrap();
     write_tiny_bert(dir.path(), "", 3).unwrap();
     let model = ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap();
@@ -100,7 +112,20 @@ fn learns_deterministically_sparsely_and_resumably(head_hidden: usize, readout: 
     let first = train(&model, &data, &spec(out.path()), &mut |p| epochs.push(p), &never).unwrap();
     let m = &first.manifest;
     assert_eq!((m.kind, m.positive_label.as_deref()), (Kind::Binary, Some("pos")));
-    assert_eq!((m.training_data.train_rows, m.training_data.valid_rows), (58, 6));
+    if holdout {
+        assert_eq!((m.training_data.train_rows, m.training_data.valid_rows), (58, 6));
+        assert!(m.metrics.contains_key("valid") && m.decision_threshold.is_some());
+    } else {
+        // every row trains; the last epoch's (averaged) weights are kept, with no validation
+        assert_eq!((m.training_data.train_rows, m.training_data.valid_rows), (64, 0));
+        assert!(!m.metrics.contains_key("valid") && m.decision_threshold.is_none());
+        assert_eq!((m.training.best_epoch, m.training.epochs_run), (4, 4));
+        assert!(
+            epochs
+                .iter()
+                .all(|p| !matches!(p, Progress::Epoch { score: Some(_), .. }))
+        );
+    }
     assert!(m.metrics["test"]["auroc"] > 0.9, "{:?}", m.metrics);
     assert!(first.theta.rows().iter().all(|r| r.indices.len() <= 3));
     assert!(first.theta != Theta::one_hot(model.english_tokens()), "Θ moved");
@@ -119,8 +144,10 @@ fn learns_deterministically_sparsely_and_resumably(head_hidden: usize, readout: 
     }
     // serde_json's default float parser may differ in the last bit: floats compare with a tolerance
     assert!((manifest.training.seconds - first.manifest.training.seconds).abs() < 1e-9);
-    let threshold = |m: &Manifest| m.decision_threshold.unwrap_or(f64::NAN);
-    assert!((threshold(&manifest) - threshold(&first.manifest)).abs() < 1e-12);
+    match (manifest.decision_threshold, first.manifest.decision_threshold) {
+        (Some(read), Some(trained)) => assert!((read - trained).abs() < 1e-12),
+        (read, trained) => assert_eq!(read, trained),
+    }
     manifest.metrics = first.manifest.metrics.clone();
     manifest.training.seconds = first.manifest.training.seconds;
     manifest.decision_threshold = first.manifest.decision_threshold;
