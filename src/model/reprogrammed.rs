@@ -202,7 +202,7 @@ impl ReprogrammedModel {
 
     /// Residues in one encoder input (the model's positions less [CLS] and [SEP]).
     pub fn max_residues(&self) -> usize {
-        self.encoder.config().max_position_embeddings - 2
+        self.encoder.config().max_tokens() - 2
     }
 
     /// Embeds each sequence: the mask-aware mean of its features (the last hidden state, or the
@@ -404,9 +404,48 @@ mod tests {
         assert_ne!(batched.row(0), batched.row(5));
     }
 
+    /// A tiny random-weight MPNet model.
+    fn tiny_mpnet() -> (tempfile::TempDir, ReprogrammedModel) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        crate::model::testing::write_tiny_mpnet(dir.path(), 3).expect("tiny model");
+        let model = ReprogrammedModel::load(dir.path(), &Device::Cpu).expect("loads");
+        (dir, model)
+    }
+
     #[test]
     fn the_packed_and_candle_encoders_agree() {
-        let (_dir, model) = tiny("");
+        for (_dir, model) in [tiny(""), tiny_mpnet()] {
+            the_packed_and_candle_encoders_agree_on(&model);
+        }
+    }
+
+    #[test]
+    fn mpnet_reads_its_specials_positions_and_relative_bias() {
+        let (_dir, mpnet) = tiny_mpnet();
+        let english = mpnet.english_tokens();
+        // <s> 0, <pad> 1, </s> 2 as special_tokens_map.json names them; letters after them
+        assert_eq!((english.cls, english.pad, english.sep), (0, 1, 2));
+        assert_eq!(english.residue_letters[0], 5, "'a'");
+        // 14 positions less the two MPNet skips, less <s> and </s>: the BERT twin's 10
+        assert_eq!(mpnet.max_residues(), 10);
+        let (_dir, bert) = tiny("");
+        assert_eq!(bert.max_residues(), 10);
+        // the relative bias takes part: zeroing its table changes the embeddings
+        let before = mpnet.embed(SEQUENCES, InvalidResidue::Error).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        crate::model::testing::write_tiny_mpnet(dir.path(), 3).unwrap();
+        let path = dir.path().join("model.safetensors");
+        let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+        let name = "encoder.relative_attention_bias.weight";
+        let zeros = tensors[name].zeros_like().unwrap();
+        tensors.insert(name.into(), zeros);
+        candle_core::safetensors::save(&tensors, &path).unwrap();
+        let zeroed = ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap();
+        let after = zeroed.embed(SEQUENCES, InvalidResidue::Error).unwrap();
+        assert!(max_diff(&before, &after) > 1e-3);
+    }
+
+    fn the_packed_and_candle_encoders_agree_on(model: &ReprogrammedModel) {
         assert_eq!(model.engine(), Engine::Packed);
         let candle = model
             .with_theta(&Theta::one_hot(model.english_tokens()))

@@ -22,25 +22,50 @@ pub fn tiny_model_spec(dir: &Path, seed: u64) -> Result<ModelSpec> {
 /// (so sequences over 10 residues are windowed), and a `vocab.txt` with the specials and a–z.
 /// `prefix` is put before every tensor name (`"bert."` mimics task models).
 pub fn write_tiny_bert(dir: &Path, prefix: &str, seed: u64) -> Result<()> {
+    write_tiny(dir, prefix, seed, false)
+}
+
+/// Writes an MPNet folder with random weights to `dir`, shaped as [`write_tiny_bert`]'s (12
+/// usable positions, from row 2 of 14), with MPNet's tensor names, relative position buckets
+/// (32: inputs of over 8 tokens reach the logarithmic ones), no token types, and `<s>`, `</s>`,
+/// `<pad>` named in a `special_tokens_map.json`.
+pub fn write_tiny_mpnet(dir: &Path, seed: u64) -> Result<()> {
+    write_tiny(dir, "", seed, true)
+}
+
+fn write_tiny(dir: &Path, prefix: &str, seed: u64, mpnet: bool) -> Result<()> {
     let io = |source| ModelError::Io {
         path: dir.to_path_buf(),
         source,
     };
     std::fs::create_dir_all(dir).map_err(io)?;
-    let mut vocab: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        .map(String::from)
-        .to_vec();
+    let specials = if mpnet {
+        ["<s>", "<pad>", "</s>", "[UNK]", "<mask>"]
+    } else {
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    };
+    let mut vocab: Vec<String> = specials.map(String::from).to_vec();
     vocab.extend(('a'..='z').map(String::from));
     vocab.extend(["the", "of", "protein"].map(String::from));
-    let (d, inter, layers, positions) = (8, 16, 2, 12);
+    let (d, inter, layers, buckets) = (8, 16, 2, 32);
+    let positions = if mpnet { 14 } else { 12 };
+    let architecture = if mpnet {
+        r#""model_type": "mpnet", "pad_token_id": 1, "relative_attention_num_buckets": 32,"#
+    } else {
+        r#""type_vocab_size": 2,"#
+    };
     let config = format!(
         r#"{{"vocab_size": {}, "hidden_size": {d}, "num_hidden_layers": {layers}, "num_attention_heads": 2,
-            "intermediate_size": {inter}, "max_position_embeddings": {positions}, "type_vocab_size": 2,
+            "intermediate_size": {inter}, "max_position_embeddings": {positions}, {architecture}
             "layer_norm_eps": 1e-12, "hidden_act": "gelu"}}"#,
         vocab.len()
     );
     std::fs::write(dir.join("config.json"), config).map_err(io)?;
     std::fs::write(dir.join("vocab.txt"), vocab.join("\n") + "\n").map_err(io)?;
+    if mpnet {
+        let map = r#"{"cls_token": "<s>", "sep_token": "</s>", "pad_token": {"content": "<pad>", "lstrip": false}}"#;
+        std::fs::write(dir.join("special_tokens_map.json"), map).map_err(io)?;
+    }
 
     let mut state = seed;
     // splitmix64: uniform in [-1, 1)
@@ -65,17 +90,31 @@ pub fn write_tiny_bert(dir: &Path, prefix: &str, seed: u64) -> Result<()> {
     };
     put("embeddings.word_embeddings.weight".into(), &[vocab.len(), d], false)?;
     put("embeddings.position_embeddings.weight".into(), &[positions, d], false)?;
-    put("embeddings.token_type_embeddings.weight".into(), &[2, d], false)?;
+    if mpnet {
+        put("encoder.relative_attention_bias.weight".into(), &[buckets, 2], false)?;
+    } else {
+        put("embeddings.token_type_embeddings.weight".into(), &[2, d], false)?;
+    }
     put("embeddings.LayerNorm.weight".into(), &[d], true)?;
     put("embeddings.LayerNorm.bias".into(), &[d], false)?;
     for i in 0..layers {
         let l = |s: &str| format!("encoder.layer.{i}.{s}");
-        for name in [
-            "attention.self.query",
-            "attention.self.key",
-            "attention.self.value",
-            "attention.output.dense",
-        ] {
+        let attention = if mpnet {
+            [
+                "attention.attn.q",
+                "attention.attn.k",
+                "attention.attn.v",
+                "attention.attn.o",
+            ]
+        } else {
+            [
+                "attention.self.query",
+                "attention.self.key",
+                "attention.self.value",
+                "attention.output.dense",
+            ]
+        };
+        for name in attention {
             put(l(&format!("{name}.weight")), &[d, d], false)?;
             put(l(&format!("{name}.bias")), &[d], false)?;
         }
@@ -83,7 +122,12 @@ pub fn write_tiny_bert(dir: &Path, prefix: &str, seed: u64) -> Result<()> {
         put(l("intermediate.dense.bias"), &[inter], false)?;
         put(l("output.dense.weight"), &[d, inter], false)?;
         put(l("output.dense.bias"), &[d], false)?;
-        for norm in ["attention.output.LayerNorm", "output.LayerNorm"] {
+        let attention_norm = if mpnet {
+            "attention.LayerNorm"
+        } else {
+            "attention.output.LayerNorm"
+        };
+        for norm in [attention_norm, "output.LayerNorm"] {
             put(l(&format!("{norm}.weight")), &[d], true)?;
             put(l(&format!("{norm}.bias")), &[d], false)?;
         }

@@ -139,13 +139,67 @@ impl EnglishTokens {
         for (slot, residue) in residue_letters.iter_mut().zip(RESIDUES) {
             *slot = id(&(residue.to_ascii_lowercase() as char).to_string())?;
         }
+        // BERT's specials, or those `special_tokens_map.json` names (MPNet's `<s>`, `</s>`, `<pad>`)
+        let specials = SpecialTokens::read(&dir.join("special_tokens_map.json"))?;
         Ok(Self {
-            cls: id("[CLS]")?,
-            sep: id("[SEP]")?,
-            pad: id("[PAD]")?,
+            cls: id(&specials.cls_token)?,
+            sep: id(&specials.sep_token)?,
+            pad: id(&specials.pad_token)?,
             residue_letters,
         })
     }
+}
+
+/// The special tokens a model folder's `special_tokens_map.json` names (BERT's when it is
+/// absent or leaves one out).
+#[derive(Debug, serde::Deserialize)]
+struct SpecialTokens {
+    #[serde(default = "SpecialTokens::cls", deserialize_with = "token_text")]
+    cls_token: String,
+    #[serde(default = "SpecialTokens::sep", deserialize_with = "token_text")]
+    sep_token: String,
+    #[serde(default = "SpecialTokens::pad", deserialize_with = "token_text")]
+    pad_token: String,
+}
+
+impl SpecialTokens {
+    fn cls() -> String {
+        "[CLS]".into()
+    }
+    fn sep() -> String {
+        "[SEP]".into()
+    }
+    fn pad() -> String {
+        "[PAD]".into()
+    }
+
+    fn read(path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Ok(Self {
+                cls_token: Self::cls(),
+                sep_token: Self::sep(),
+                pad_token: Self::pad(),
+            });
+        }
+        serde_json::from_str(&read(path)?).map_err(|e| ModelError::Format {
+            path: path.to_path_buf(),
+            message: format!("not a special-tokens map: {e}"),
+        })
+    }
+}
+
+/// A special token given as its text, or as an object with its `content`.
+fn token_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<String, D::Error> {
+    use serde::Deserialize;
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Token {
+        Text(String),
+        Object { content: String },
+    }
+    Ok(match Token::deserialize(deserializer)? {
+        Token::Text(text) | Token::Object { content: text } => text,
+    })
 }
 
 fn read(path: &Path) -> Result<String> {

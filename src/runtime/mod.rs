@@ -8,8 +8,8 @@ mod pool;
 mod predictors;
 
 pub use home::{
-    DEFAULT_MODEL_NAME, DEFAULT_MODEL_PACKAGE, DEFAULT_MODEL_SHA256, default_model_dir, fetch_default_model, r2dl_home,
-    resolve_model_dir,
+    DEFAULT_MODEL_NAME, DEFAULT_MODEL_PACKAGE, DEFAULT_MODEL_SHA256, KNOWN_MODELS, KnownModel, MINILM, MPNET,
+    default_model_dir, fetch_default_model, r2dl_home, resolve_model_dir,
 };
 pub use models::{ModelSpec, model_loads, parse_device, shared_model};
 pub use pool::run_on_compute_pool;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::Device;
 
-use super::home::{DEFAULT_MODEL_SHA256, default_model_dir, resolve_model_dir, verify_default_model_files};
+use super::home::{KnownModel, resolve_model_dir};
 use crate::model::{ModelError, ReprogrammedModel, Result};
 
 /// Which model on which device; `dir: None` is `$R2DL_MODEL` or the default model.
@@ -79,14 +79,16 @@ pub fn shared_model(spec: &ModelSpec) -> Result<Arc<ReprogrammedModel>> {
         return Ok(Arc::clone(model));
     }
     let device = parse_device(&key.1)?;
-    if key.0 == default_model_dir() {
-        verify_default_model_files(&key.0)?;
+    // a fetched model is checked against its published checksums
+    let known = KnownModel::of_dir(&key.0);
+    if let Some(known) = known {
+        known.verify_files(&key.0)?;
     }
     let model = ReprogrammedModel::load(&key.0, &device)?;
-    if key.0 == default_model_dir() && model.weights_sha256() != DEFAULT_MODEL_SHA256 {
+    if let Some(known) = known.filter(|known| model.weights_sha256() != known.weights_sha256) {
         return Err(ModelError::Checksum {
             path: key.0.join("model.safetensors"),
-            expected: DEFAULT_MODEL_SHA256.into(),
+            expected: known.weights_sha256.into(),
             actual: model.weights_sha256().into(),
         });
     }

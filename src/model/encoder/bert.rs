@@ -52,19 +52,83 @@ pub(super) struct Layer {
     pub(super) output_norm: Norm,
 }
 
-/// The frozen BERT encoder with its embedding tables.
+/// MPNet's relative position bias: a learned value per attention head and bucket of the
+/// key − query distance, added to every layer's attention scores.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct RelativeBias {
+    /// `[buckets, heads]`, row-major (the `relative_attention_bias` embedding).
+    table: Vec<f32>,
+    heads: usize,
+}
+
+impl RelativeBias {
+    /// Distances from which buckets grow logarithmically to the last one.
+    const MAX_DISTANCE: usize = 128;
+
+    /// The bucket of the distance `relative` = key position − query position: MPNet's
+    /// `relative_position_bucket` (bidirectional, half the buckets each way, exact below a
+    /// quarter of them, logarithmic up to 128), in the same `f32` arithmetic.
+    fn bucket(&self, relative: i64) -> usize {
+        let half = self.table.len() / self.heads / 2;
+        let (side, distance) = if relative > 0 { (half, relative) } else { (0, -relative) };
+        let distance = distance as usize;
+        let exact = half / 2;
+        if distance < exact {
+            return side + distance;
+        }
+        let scale = (Self::MAX_DISTANCE as f64 / exact as f64).ln() as f32;
+        let log = (distance as f32 / exact as f32).ln() / scale * (half - exact) as f32;
+        side + (exact + log as usize).min(half - 1)
+    }
+
+    /// Each head's bias for every key − query distance of an `n`-token input: `heads × (2n − 1)`
+    /// values, distance `j − i` at index `j − i + n − 1` of its head's row.
+    pub(super) fn by_distance(&self, n: usize) -> Vec<f32> {
+        let span = 2 * n.max(1) - 1;
+        let mut out = vec![0f32; self.heads * span];
+        for index in 0..span {
+            let bucket = self.bucket(index as i64 - (n as i64 - 1));
+            for h in 0..self.heads {
+                out[h * span + index] = self.table[bucket * self.heads + h];
+            }
+        }
+        out
+    }
+}
+
+/// Adds head `h`'s relative position bias (`by_distance`, from [`RelativeBias::by_distance`] of
+/// `n`) to its `n × n` attention `scores`.
+pub(super) fn add_relative_bias(scores: &mut [f32], n: usize, by_distance: &[f32], h: usize) {
+    if n == 0 {
+        return;
+    }
+    let span = 2 * n - 1;
+    let head = &by_distance[h * span..(h + 1) * span];
+    for (i, row) in scores.chunks_exact_mut(n).enumerate() {
+        // row i, key j reads distance j − i: indices n − 1 − i .. 2n − 1 − i
+        let distances = &head[n - 1 - i..span - i];
+        row.iter_mut().zip(distances).for_each(|(s, b)| *s += b);
+    }
+}
+
+/// The frozen BERT-family encoder (BERT, or MPNet) with its embedding tables.
 #[derive(Debug, Clone)]
 pub struct BertEncoder {
     pub(super) config: BertConfig,
     pub(super) word_embeddings: Tensor,
+    /// The position table from the first position inputs use (`[max_tokens, d]`).
     pub(super) position_embeddings: Tensor,
+    /// Token type 0's row (zeros for MPNet, which has no token types).
     pub(super) token_type_row: Tensor,
     pub(super) embedding_norm: Norm,
     pub(super) layers: Vec<Layer>,
+    /// MPNet's relative position bias; `None` for BERT.
+    pub(super) relative: Option<RelativeBias>,
     pub(super) device: Device,
 }
 
-/// The tensors of a `model.safetensors`, with the optional `bert.` prefix of task models.
+/// The tensors of a `model.safetensors`, with the optional `bert.` / `mpnet.` prefix of task
+/// models.
 struct Weights {
     tensors: HashMap<String, Tensor>,
     prefix: &'static str,
@@ -76,7 +140,7 @@ impl Weights {
         let key = format!("{}{name}", self.prefix);
         let tensor = self.tensors.get(&key).ok_or_else(|| ModelError::Format {
             path: self.path.clone(),
-            message: format!("no tensor '{key}' (is this a BERT model?)"),
+            message: format!("no tensor '{key}' (is this a BERT or MPNet model?)"),
         })?;
         if tensor.dims() != shape {
             return Err(ModelError::Format {
@@ -120,6 +184,8 @@ impl BertEncoder {
         })?;
         let prefix = if tensors.contains_key("embeddings.word_embeddings.weight") {
             ""
+        } else if config.is_mpnet() {
+            "mpnet."
         } else {
             "bert."
         };
@@ -137,38 +203,84 @@ impl BertEncoder {
         let weights = Weights { tensors, prefix, path };
         let d = config.hidden_size;
         let eps = config.layer_norm_eps;
-        let token_types = weights.get("embeddings.token_type_embeddings.weight", &[config.type_vocab_size, d])?;
+        let mpnet = config.is_mpnet();
+        let token_type_row = if mpnet {
+            Tensor::zeros(d, DType::F32, device)?
+        } else {
+            weights
+                .get("embeddings.token_type_embeddings.weight", &[config.type_vocab_size, d])?
+                .get(0)?
+        };
+        // the attention's tensor names: MPNet's, or BERT's
+        let [q, k, v, o, attention_norm] = if mpnet {
+            ["attn.q", "attn.k", "attn.v", "attn.o", "LayerNorm"]
+        } else {
+            [
+                "self.query",
+                "self.key",
+                "self.value",
+                "output.dense",
+                "output.LayerNorm",
+            ]
+        };
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
             let name = |part: &str| format!("encoder.layer.{i}.{part}");
-            let q = weights.get(&name("attention.self.query.weight"), &[d, d])?;
-            let k = weights.get(&name("attention.self.key.weight"), &[d, d])?;
-            let v = weights.get(&name("attention.self.value.weight"), &[d, d])?;
-            let qb = weights.get(&name("attention.self.query.bias"), &[d])?;
-            let kb = weights.get(&name("attention.self.key.bias"), &[d])?;
-            let vb = weights.get(&name("attention.self.value.bias"), &[d])?;
+            let attention = |part: &str, what: &str| name(&format!("attention.{part}.{what}"));
+            let (qw, kw, vw) = (attention(q, "weight"), attention(k, "weight"), attention(v, "weight"));
+            let (qb, kb, vb) = (attention(q, "bias"), attention(k, "bias"), attention(v, "bias"));
             let qkv = Dense {
-                weight_t: Tensor::cat(&[q, k, v], 0)?.t()?.contiguous()?,
-                bias: Tensor::cat(&[qb, kb, vb], 0)?,
+                weight_t: Tensor::cat(
+                    &[
+                        weights.get(&qw, &[d, d])?,
+                        weights.get(&kw, &[d, d])?,
+                        weights.get(&vw, &[d, d])?,
+                    ],
+                    0,
+                )?
+                .t()?
+                .contiguous()?,
+                bias: Tensor::cat(
+                    &[
+                        weights.get(&qb, &[d])?,
+                        weights.get(&kb, &[d])?,
+                        weights.get(&vb, &[d])?,
+                    ],
+                    0,
+                )?,
             };
             layers.push(Layer {
                 qkv,
-                attention_out: weights.dense(&name("attention.output.dense"), d, d)?,
-                attention_norm: weights.norm(&name("attention.output.LayerNorm"), d, eps)?,
+                attention_out: weights.dense(&name(&format!("attention.{o}")), d, d)?,
+                attention_norm: weights.norm(&name(&format!("attention.{attention_norm}")), d, eps)?,
                 intermediate: weights.dense(&name("intermediate.dense"), d, config.intermediate_size)?,
                 output: weights.dense(&name("output.dense"), config.intermediate_size, d)?,
                 output_norm: weights.norm(&name("output.LayerNorm"), d, eps)?,
             });
         }
+        let relative = if mpnet {
+            let (buckets, heads) = (config.relative_attention_num_buckets, config.num_attention_heads);
+            let table = weights.get("encoder.relative_attention_bias.weight", &[buckets, heads])?;
+            Some(RelativeBias {
+                table: table.flatten_all()?.to_vec1()?,
+                heads,
+            })
+        } else {
+            None
+        };
         Ok(Self {
             word_embeddings: weights.get("embeddings.word_embeddings.weight", &[config.vocab_size, d])?,
-            position_embeddings: weights.get(
-                "embeddings.position_embeddings.weight",
-                &[config.max_position_embeddings, d],
-            )?,
-            token_type_row: token_types.get(0)?,
+            position_embeddings: weights
+                .get(
+                    "embeddings.position_embeddings.weight",
+                    &[config.max_position_embeddings, d],
+                )?
+                .narrow(0, config.first_position(), config.max_tokens())?
+                .contiguous()?,
+            token_type_row,
             embedding_norm: weights.norm("embeddings.LayerNorm", d, eps)?,
             layers,
+            relative,
             config: config.clone(),
             device: device.clone(),
         })
@@ -205,7 +317,18 @@ impl BertEncoder {
             .broadcast_add(&self.token_type_row)?;
         let mut x = self.embedding_norm.forward(&x)?.reshape((batch * tokens, d))?;
         // 0 for a valid key, a large negative number for padding, as `[batch, 1, 1, tokens]`
-        let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((batch, 1, 1, tokens))?;
+        let mut bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((batch, 1, 1, tokens))?;
+        if let Some(relative) = &self.relative {
+            // MPNet: each head's bias by key − query distance, as `[1, heads, tokens, tokens]`
+            let heads = self.config.num_attention_heads;
+            let by_distance = relative.by_distance(tokens);
+            let mut scores = vec![0f32; heads * tokens * tokens];
+            for (h, head) in scores.chunks_exact_mut(tokens * tokens).enumerate() {
+                add_relative_bias(head, tokens, &by_distance, h);
+            }
+            let relative = Tensor::from_vec(scores, (1, heads, tokens, tokens), &self.device)?;
+            bias = bias.broadcast_add(&relative)?;
+        }
         let taps = readout.taps(self.layers.len());
         let mut states = vec![None; taps.len()];
         let mut keep = |layer: usize, x: &Tensor| {

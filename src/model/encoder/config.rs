@@ -33,6 +33,16 @@ pub struct BertConfig {
     /// `absolute` is the only supported kind.
     #[serde(default = "default_position_embedding_type")]
     pub position_embedding_type: String,
+    /// The architecture: `mpnet` (MPNet: relative position buckets, positions counted from
+    /// `pad_token_id + 1`, no token types), anything else or nothing: BERT.
+    #[serde(default)]
+    pub model_type: Option<String>,
+    /// MPNet's relative position buckets.
+    #[serde(default = "default_relative_attention_num_buckets")]
+    pub relative_attention_num_buckets: usize,
+    /// The padding token; MPNet's first position is `pad_token_id + 1`.
+    #[serde(default)]
+    pub pad_token_id: Option<usize>,
 }
 
 fn default_type_vocab_size() -> usize {
@@ -46,6 +56,9 @@ fn default_hidden_act() -> String {
 }
 fn default_position_embedding_type() -> String {
     "absolute".into()
+}
+fn default_relative_attention_num_buckets() -> usize {
+    32
 }
 
 impl BertConfig {
@@ -87,10 +100,11 @@ impl BertConfig {
                 config.position_embedding_type
             )));
         }
-        if config.max_position_embeddings < 3 || config.type_vocab_size == 0 {
-            return Err(format(
-                "max_position_embeddings must be at least 3 and type_vocab_size at least 1".into(),
-            ));
+        if config.max_position_embeddings < config.first_position() + 3 || config.type_vocab_size == 0 {
+            return Err(format(format!(
+                "max_position_embeddings must be at least {} and type_vocab_size at least 1",
+                config.first_position() + 3
+            )));
         }
         Ok(config)
     }
@@ -107,10 +121,18 @@ impl BertConfig {
             ("intermediate_size", self.intermediate_size, 1 << 18),
             ("max_position_embeddings", self.max_position_embeddings, 1 << 20),
             ("type_vocab_size", self.type_vocab_size, 1 << 16),
+            (
+                "relative_attention_num_buckets",
+                self.relative_attention_num_buckets,
+                1 << 10,
+            ),
         ] {
             if value == 0 || value > most {
                 return Err(format!("{field} {value} is out of range (1 to {most})"));
             }
+        }
+        if let Some(pad) = self.pad_token_id.filter(|&pad| pad >= 1 << 24) {
+            return Err(format!("pad_token_id {pad} is out of range (0 to {})", (1 << 24) - 1));
         }
         let eps = self.layer_norm_eps;
         if !(eps.is_finite() && eps > 0.0 && eps < 1.0) {
@@ -124,6 +146,26 @@ impl BertConfig {
     /// Width of one attention head.
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
+    }
+
+    /// Whether this is an MPNet model (relative position bias, no token types).
+    pub fn is_mpnet(&self) -> bool {
+        self.model_type.as_deref() == Some("mpnet")
+    }
+
+    /// The row of the position table the first token reads: 0 for BERT; MPNet counts positions
+    /// from `pad_token_id + 1`, as its tokenizer's position ids do.
+    pub fn first_position(&self) -> usize {
+        if self.is_mpnet() {
+            self.pad_token_id.unwrap_or(1) + 1
+        } else {
+            0
+        }
+    }
+
+    /// Tokens in one input, specials included: the position table less its unused first rows.
+    pub fn max_tokens(&self) -> usize {
+        self.max_position_embeddings - self.first_position()
     }
 }
 

@@ -7,6 +7,7 @@
 
 use rayon::prelude::*;
 
+use super::bert::add_relative_bias;
 use super::kernels::{erf, exp, exp_rows};
 use super::packed::{
     LayerRecord, PackedDense, PackedEncoder, PackedNorm, ROWS_PER_TASK, Recording, View, matmul, mean_pool_packed,
@@ -68,6 +69,7 @@ impl PackedEncoder {
             let mut p = vec![0f32; n * n];
             let mut d_scores = vec![0f32; n * n];
             let mut inverse_sums = Vec::with_capacity(n);
+            let by_distance = self.relative_bias(n);
             for h in 0..self.heads {
                 let (q_at, k_at, v_at) = (h * head_dim, d + h * head_dim, 2 * d + h * head_dim);
                 let q = View::new(&qkv[q_at..], n, head_dim, 3 * d, 1);
@@ -75,8 +77,11 @@ impl PackedEncoder {
                 let k_t = View::new(&qkv[k_at..], head_dim, n, 1, 3 * d);
                 let v_t = View::new(&qkv[v_at..], head_dim, n, 1, 3 * d);
                 let d_out = View::new(&d_context[q_at..], n, head_dim, d, 1);
-                // P = softmax(scale · Q Kᵀ)
+                // P = softmax(scale · Q Kᵀ + the relative position bias)
                 matmul(&mut p, n, false, q, k_t, scale, 1);
+                if let Some(by_distance) = &by_distance {
+                    add_relative_bias(&mut p, n, by_distance, h);
+                }
                 inverse_sums.clear();
                 exp_rows(&mut p, n, &mut inverse_sums);
                 for (row, inv) in p.chunks_exact_mut(n).zip(&inverse_sums) {
@@ -266,7 +271,7 @@ fn gelu_backward(grad: &mut [f32], pre: &[f32], width: usize) {
 mod tests {
     use candle_core::Device;
 
-    use crate::model::testing::write_tiny_bert;
+    use crate::model::testing::{write_tiny_bert, write_tiny_mpnet};
     use crate::model::{Readout, ReprogrammedModel};
 
     /// A deterministic pseudo-random value in [-1, 1).
@@ -278,11 +283,17 @@ mod tests {
         (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
     }
 
-    /// A tiny random-weight model (its folder is read at load and may go).
-    fn tiny_model() -> ReprogrammedModel {
-        let dir = tempfile::tempdir().unwrap();
-        write_tiny_bert(dir.path(), "", 7).unwrap();
-        ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap()
+    /// Tiny random-weight models, BERT and MPNet (their folders are read at load and may go).
+    fn tiny_models() -> [ReprogrammedModel; 2] {
+        let load = |write: fn(&std::path::Path) -> crate::model::Result<()>| {
+            let dir = tempfile::tempdir().unwrap();
+            write(dir.path()).unwrap();
+            ReprogrammedModel::load(dir.path(), &Device::Cpu).unwrap()
+        };
+        [
+            load(|dir| write_tiny_bert(dir, "", 7)),
+            load(|dir| write_tiny_mpnet(dir, 7)),
+        ]
     }
 
     /// `table` with noise added: larger than the model's own rows, so that the LayerNorms see
@@ -323,7 +334,10 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences() {
-        let model = tiny_model();
+        tiny_models().iter().for_each(gradient_matches_finite_differences_of);
+    }
+
+    fn gradient_matches_finite_differences_of(model: &ReprogrammedModel) {
         let (encoder, table) = model.packed().unwrap();
         let (d, rows) = (model.dim(), table.rows());
         let table = noisy(table.values(), 1);
@@ -355,7 +369,12 @@ mod tests {
 
     #[test]
     fn per_token_gradient_matches_finite_differences() {
-        let model = tiny_model();
+        tiny_models()
+            .iter()
+            .for_each(per_token_gradient_matches_finite_differences_of);
+    }
+
+    fn per_token_gradient_matches_finite_differences_of(model: &ReprogrammedModel) {
         let layers = model.encoder().config().num_hidden_layers;
         let (encoder, table) = model.packed().unwrap();
         let (d, rows) = (model.dim(), table.rows());
@@ -382,7 +401,12 @@ mod tests {
 
     #[test]
     fn readout_features_are_the_named_layers_states_on_both_engines() {
-        let model = tiny_model();
+        tiny_models()
+            .iter()
+            .for_each(readout_features_are_the_named_layers_states_of);
+    }
+
+    fn readout_features_are_the_named_layers_states_of(model: &ReprogrammedModel) {
         let layers = model.encoder().config().num_hidden_layers;
         let inputs: [&[u8]; 2] = [&[0, 3, 5, 3], &[7]];
         let last = model.encode(&inputs).unwrap().to_vec2::<f32>().unwrap();

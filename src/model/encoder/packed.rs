@@ -6,7 +6,7 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::bert::{BertEncoder, Dense, Norm};
+use super::bert::{BertEncoder, Dense, Norm, RelativeBias, add_relative_bias};
 use super::kernels::{add_bias, add_layer_norm, bias_gelu, exp_rows};
 use crate::model::error::Result;
 use crate::model::readout::{Readout, put_block};
@@ -166,6 +166,8 @@ pub struct PackedEncoder {
     pub(super) token_type_row: Vec<f32>,
     pub(super) embedding_norm: PackedNorm,
     pub(super) layers: Vec<PackedLayer>,
+    /// MPNet's relative position bias; `None` for BERT.
+    pub(super) relative: Option<RelativeBias>,
     /// Idle work buffers, one set per concurrent call.
     buffers: std::sync::Mutex<Vec<Buffers>>,
 }
@@ -316,6 +318,7 @@ impl PackedEncoder {
             token_type_row: encoder.token_type_row.to_vec1()?,
             embedding_norm: PackedNorm::from(&encoder.embedding_norm)?,
             layers,
+            relative: encoder.relative.clone(),
             buffers: Default::default(),
         })
     }
@@ -455,6 +458,12 @@ impl PackedEncoder {
         add_norm(&layer.output_norm, out, &layer.output.bias, attended, sum);
     }
 
+    /// MPNet's relative position bias of an `n`-token input by head and distance (see
+    /// [`RelativeBias::by_distance`]); `None` for BERT.
+    pub(super) fn relative_bias(&self, n: usize) -> Option<Vec<f32>> {
+        self.relative.as_ref().map(|relative| relative.by_distance(n))
+    }
+
     /// Scaled dot-product attention of each sequence with itself, all heads, after adding the
     /// Q, K, V biases to `qkv` in place; sequences run in parallel,
     /// each on its own rows of `qkv` and `context`.
@@ -475,11 +484,15 @@ impl PackedEncoder {
             let qkv = &*qkv;
             let mut scores = vec![0f32; n * n];
             let mut inverse_sums = Vec::with_capacity(n);
+            let by_distance = self.relative_bias(n);
             for h in 0..self.heads {
                 let q = View::new(&qkv[h * head_dim..], n, head_dim, 3 * d, 1);
                 // Kᵀ: element (i, j) is K[j][i]
                 let k_t = View::new(&qkv[d + h * head_dim..], head_dim, n, 1, 3 * d);
                 matmul(&mut scores, n, false, q, k_t, scale, 1);
+                if let Some(by_distance) = &by_distance {
+                    add_relative_bias(&mut scores, n, by_distance, h);
+                }
                 inverse_sums.clear();
                 exp_rows(&mut scores, n, &mut inverse_sums);
                 let p = View::new(&scores, n, n, n, 1);
