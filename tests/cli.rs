@@ -250,7 +250,7 @@ fn fetch_model_downloads_and_verifies_and_a_damaged_model_says_how_to_fix_it() {
         std::fs::remove_dir_all(&dir).expect("remove");
         assert!(run(&["fetch-model"]).status.success());
     };
-    for file in ["config.json", "tokenizer.json"] {
+    for file in ["config.json", "tokenizer.json", "special_tokens_map.json"] {
         fetched_again();
         let path = dir.join(file);
         let text = std::fs::read_to_string(&path).expect("read") + " ";
