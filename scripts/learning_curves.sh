@@ -7,23 +7,31 @@
 # PROTOCOL=small (n ≤ 1000 only): the small-data protocol — no hold-out, the whole step budget,
 # a cosine learning-rate decay and the weights averaged over its second half — into
 # docs/learning_curves_small_n.csv. HEAD="--k 64 --head-hidden 256" adds settings to every run.
+# ENSEMBLE=N (with PROTOCOL=small): N members per run (`--ensemble N`) into
+# docs/learning_curves_ensemble.csv, with the members' own test AUROCs beside the ensemble's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R2DL=${1:-target/release/r2dl}
 shift || true
 DATA=${DATA:-../shared/data}
 PROTOCOL=${PROTOCOL:-early-stopping}
+ENSEMBLE=${ENSEMBLE:-1}
 case "$PROTOCOL" in
   early-stopping) CSV=${CSV:-docs/learning_curves.csv} ;;
-  small) CSV=${CSV:-docs/learning_curves_small_n.csv} ;;
+  small) [ "$ENSEMBLE" = 1 ] && CSV=${CSV:-docs/learning_curves_small_n.csv} || CSV=${CSV:-docs/learning_curves_ensemble.csv} ;;
   *) echo "PROTOCOL must be early-stopping or small, not '$PROTOCOL'" >&2; exit 2 ;;
 esac
 read -r -a extra <<< "${HEAD:-}"
+header="task,n,seed,train_rows,epochs,epochs_run,steps,seconds,test_auroc,test_accuracy"
+if [ "$ENSEMBLE" != 1 ]; then
+  extra+=(--ensemble "$ENSEMBLE")
+  header="$header,members,member_test_aurocs"
+fi
 if [ "$PROTOCOL" = small ]; then SIZES=${SIZES:-50 100 250 500 1000}; else SIZES=${SIZES:-50 100 250 500 1000 all}; fi
 SEEDS=${SEEDS:-1 2 3}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-[ -s "$CSV" ] || echo "task,n,seed,train_rows,epochs,epochs_run,steps,seconds,test_auroc,test_accuracy" > "$CSV"
+[ -s "$CSV" ] || echo "$header" > "$CSV"
 
 for task in ${@:-amp toxicity}; do
   for n in $SIZES; do
@@ -51,13 +59,20 @@ for task in ${@:-amp toxicity}; do
       "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --test "$DATA/$task/test.csv" \
         --out "$out" --lr 0.01 --head-lr 0.01 --k 16 --seed "$seed" --epochs "$epochs" \
         --patience "$patience" "${limit[@]}" "${extra[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
-      python3 - "$out/manifest.json" "$task" "$n" "$seed" "$epochs" >> "$CSV" <<'PY'
-import json, sys
-path, task, n, seed, epochs = sys.argv[1:]
-m = json.load(open(path))
+      python3 - "$out" "$task" "$n" "$seed" "$epochs" >> "$CSV" <<'PY'
+import json, os, sys
+out, task, n, seed, epochs = sys.argv[1:]
+m = json.load(open(os.path.join(out, "manifest.json")))
 t, test = m["training"], m["metrics"]["test"]
-print(f'{task},{n},{seed},{m["training_data"]["train_rows"]},{epochs},{t["epochs_run"]},'
-      f'{t["steps"]},{t["seconds"]:.1f},{test["auroc"]:.4f},{test["accuracy"]:.4f}')
+row = (f'{task},{n},{seed},{m["training_data"]["train_rows"]},{epochs},{t["epochs_run"]},'
+       f'{t["steps"]},{t["seconds"]:.1f},{test["auroc"]:.4f},{test["accuracy"]:.4f}')
+if m.get("members"):
+    # an ensemble: each member's own test AUROC (the first member's is kept in the ensemble's)
+    own = [m["metrics"]["test (member 1)"]["auroc"]]
+    for member in m["members"]:
+        own.append(json.load(open(os.path.join(out, member["dir"], "manifest.json")))["metrics"]["test"]["auroc"])
+    row += f',{len(own)},{" ".join(f"{a:.4f}" for a in own)}'
+print(row)
 PY
       tail -1 "$CSV"
     done

@@ -478,6 +478,81 @@ fn a_predictor_trained_on_real_data_becomes_a_sql_function() {
 }
 
 #[test]
+fn an_ensemble_trains_on_the_real_model_and_sql_averages_its_members() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let udfs = dir.path().join("udfs");
+    let out = udfs.join("tiny_ens");
+    #[rustfmt::skip]
+    let trained = r2dl(&[
+        "train", "--name", "tiny_ens", "--train", arg(&labelled("toxicity_train.csv")),
+        "--test", arg(&labelled("toxicity_test.csv")), "--limit", "48", "--epochs", "1",
+        "--batch-size", "16", "--ensemble", "2", "--out", arg(&out),
+    ]);
+    let stderr = String::from_utf8(trained.stderr).expect("UTF-8");
+    assert!(trained.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("member 1 of 2") && stderr.contains("member 2 of 2") && stderr.contains("an ensemble of 2"),
+        "{stderr}"
+    );
+    let read = |path: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).expect("manifest")).expect("JSON")
+    };
+    let manifest = read(&out.join("manifest.json"));
+    assert_eq!(manifest["format"], "r2dl-predictor/3");
+    assert_eq!(manifest["members"][0]["dir"], "members/2");
+    assert!(manifest["metrics"]["test (member 1)"]["auroc"].is_f64(), "{manifest}");
+    let second = read(&out.join("members/2/manifest.json"));
+    assert_eq!(
+        (
+            &second["hyper_parameters"]["seed"],
+            &second["hyper_parameters"]["split_seed"]
+        ),
+        (&2.into(), &1.into())
+    );
+    assert_eq!(second["training_data"]["sha256"], manifest["training_data"]["sha256"]);
+
+    // SQL's predict_tiny_ens is the mean of the two members, each served alone: the second from
+    // its folder, the first from a copy of the ensemble's weights with a single predictor's manifest
+    let first = dir.path().join("first");
+    std::fs::create_dir_all(&first).expect("mkdir");
+    std::fs::copy(out.join("predictor.safetensors"), first.join("predictor.safetensors")).expect("copy");
+    let mut single = manifest.clone();
+    single["format"] = "r2dl-predictor/2".into();
+    single.as_object_mut().expect("object").remove("members");
+    std::fs::write(first.join("manifest.json"), single.to_string()).expect("write");
+    let query = "SELECT predict_tiny_ens(sequence) FROM 'sample_data/sample.fasta' ORDER BY id";
+    let column = |udfs: &Path| -> Vec<f64> {
+        let csv = ok(&["sql", "--udfs", arg(udfs), query]);
+        csv.lines().skip(1).map(|v| v.parse().expect("a probability")).collect()
+    };
+    let (both, one, two) = (column(&udfs), column(&first), column(&out.join("members/2")));
+    assert!(both.len() > 10 && both.len() == one.len() && one.len() == two.len());
+    for ((e, a), b) in both.iter().zip(&one).zip(&two) {
+        assert!((e - (a + b) / 2.0).abs() < 1e-5, "{e} is not the mean of {a} and {b}");
+    }
+    assert!(
+        one.iter().zip(&two).any(|(a, b)| (a - b).abs() > 1e-4),
+        "the members differ"
+    );
+
+    // eval measures the ensemble, as the manifest's test metrics do; info says what it is
+    let eval: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        "--predictor",
+        arg(&out),
+        "--data",
+        arg(&labelled("toxicity_test.csv")),
+        "--format",
+        "json",
+    ]))
+    .expect("JSON");
+    let auroc = eval["metrics"]["auroc"].as_f64().expect("auroc");
+    assert!((auroc - manifest["metrics"]["test"]["auroc"].as_f64().expect("auroc")).abs() < 1e-6);
+    let info = ok(&["info", "--udfs", arg(&udfs)]);
+    assert!(info.contains("an ensemble of 2 members"), "{info}");
+}
+
+#[test]
 fn training_errors_name_the_record() {
     let dir = tempfile::tempdir().expect("temp dir");
     let fasta = dir.path().join("bad.fasta");

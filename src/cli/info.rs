@@ -113,6 +113,9 @@ fn print_predictor(out: &mut Printer, entry: &CatalogEntry) {
     if !readout.is_last() {
         mapping.push_str(&format!(" on layers {readout}"));
     }
+    if !m.members.is_empty() {
+        mapping.push_str(&format!(", an ensemble of {} members", m.members.len() + 1));
+    }
     out.line(format_args!(
         "      trained on {} rows of {} (k = {}, {mapping}); test: {}  [{}]",
         m.training_data.train_rows,

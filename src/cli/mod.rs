@@ -172,7 +172,13 @@ pub struct TrainArgs {
     /// concatenated, e.g. `0,2,4,6` (0 = the embeddings) [default: the last layer].
     #[arg(long, value_name = "LAYERS", value_delimiter = ',')]
     readout: Vec<usize>,
-    /// Continue an interrupted run from the checkpoint in the output folder.
+    /// Train N members on the same rows with seeds SEED … SEED + N − 1 into one predictor
+    /// whose outputs are their average (member i in `members/<i>` of the folder); each member
+    /// runs its own encoder pass, so predicting takes N times as long [default: 1].
+    #[arg(long, value_name = "N")]
+    ensemble: Option<usize>,
+    /// Continue an interrupted run from the checkpoint in the output folder (an ensemble: from
+    /// the first member not yet finished).
     #[arg(long)]
     resume: bool,
     #[command(flatten)]

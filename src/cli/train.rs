@@ -11,7 +11,7 @@ use r2dl::predictor::{HyperParameters, Predictor, is_function_name};
 use r2dl::runtime::{run_on_compute_pool, shared_model};
 use r2dl::train::{
     DataSource, Datasets, KmerIndex, NOVEL_BELOW, NOVELTY_K, Progress, TrainSpec, evaluate_subsets, read_labelled,
-    train,
+    train_ensemble,
 };
 
 use super::output::Printer;
@@ -34,12 +34,17 @@ pub async fn run_train(args: TrainArgs) -> Result<(), CliError> {
     on_ctrl_c();
     let bar = progress_bar();
     let mut report = |progress: Progress| show_progress(&bar, progress);
-    let predictor = run_on_compute_pool(|| train(&model, &data, &spec, &mut report, &STOP));
+    let members = args.ensemble.unwrap_or(1);
+    let predictor = run_on_compute_pool(|| train_ensemble(&model, &data, &spec, members, &mut report, &STOP));
     bar.finish_and_clear();
     let predictor = predictor?;
     let m = &predictor.manifest;
+    let ensemble = match members {
+        1 => String::new(),
+        n => format!("an ensemble of {n} members, the first's "),
+    };
     eprintln!(
-        "trained predict_{} ({}, {} training rows, best epoch {} of {}, {:.1} s/epoch) → {}",
+        "trained predict_{} ({}, {} training rows, {ensemble}best epoch {} of {}, {:.1} s/epoch) → {}",
         m.name,
         m.kind,
         m.training_data.train_rows,
@@ -112,9 +117,10 @@ fn train_spec(args: &TrainArgs) -> TrainSpec {
     }
 }
 
-/// Moves the bar, and prints each epoch's validation line.
+/// Moves the bar, and prints each epoch's validation line (and each ensemble member's start).
 fn show_progress(bar: &ProgressBar, progress: Progress) {
     match progress {
+        Progress::Member { index, members } => say(bar, format!("member {index} of {members}")),
         Progress::Start {
             epochs,
             steps_per_epoch,
@@ -144,12 +150,17 @@ fn show_progress(bar: &ProgressBar, progress: Progress) {
                 ),
                 _ => format!("epoch {epoch}: no validation rows, {seconds:.1} s"),
             };
-            if bar.is_hidden() {
-                eprintln!("{line}")
-            } else {
-                bar.println(line)
-            }
+            say(bar, line)
         }
+    }
+}
+
+/// Prints `line` above the bar, or on standard error when the bar is hidden.
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}")
+    } else {
+        bar.println(line)
     }
 }
 

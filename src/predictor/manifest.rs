@@ -9,12 +9,16 @@ use serde::{Deserialize, Serialize};
 use super::error::{PredictorError, Result};
 use super::metrics::Metrics;
 
-/// The manifest format this build writes.
+/// The manifest format this build writes for a single predictor.
 pub const MANIFEST_FORMAT: &str = "r2dl-predictor/2";
 
+/// The manifest format of an ensemble (`/2` with [`Manifest::members`]): an r2dl that reads only
+/// `/2` refuses it rather than serving its first member alone.
+pub const ENSEMBLE_FORMAT: &str = "r2dl-predictor/3";
+
 /// The formats this build reads: `/1` is `/2` without the output mapping's hidden layer
-/// (`hyper_parameters.head_hidden`), so it reads as a linear mapping.
-pub const READABLE_FORMATS: [&str; 2] = ["r2dl-predictor/1", MANIFEST_FORMAT];
+/// (`hyper_parameters.head_hidden`), so it reads as a linear mapping; `/3` is an ensemble.
+pub const READABLE_FORMATS: [&str; 3] = ["r2dl-predictor/1", MANIFEST_FORMAT, ENSEMBLE_FORMAT];
 
 /// What a predictor predicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -112,8 +116,13 @@ pub struct HyperParameters {
     pub recode_every: usize,
     /// Epochs without a better validation score before stopping.
     pub patience: usize,
-    /// Seed of every random choice (split, subsample, order, crops).
+    /// Seed of every random choice (split, subsample, order, crops, initial output mapping).
     pub seed: u64,
+    /// Seed of the `--limit` subsample and the validation hold-out when it is not `seed`: the
+    /// members of an ensemble share their rows and differ in everything else (left out of the
+    /// manifest when `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
     /// Longest training input in residues (longer ones: a random window per epoch).
     pub max_length: usize,
     /// Share of the training rows held out for validation when no validation file is given; 0:
@@ -183,6 +192,13 @@ impl std::str::FromStr for Schedule {
     }
 }
 
+impl HyperParameters {
+    /// The seed of the subsample and the validation hold-out.
+    pub fn split_seed(&self) -> u64 {
+        self.split_seed.unwrap_or(self.seed)
+    }
+}
+
 impl Default for HyperParameters {
     fn default() -> Self {
         Self {
@@ -195,6 +211,7 @@ impl Default for HyperParameters {
             recode_every: 10,
             patience: 3,
             seed: 1,
+            split_seed: None,
             max_length: 510,
             valid_fraction: 0.1,
             head_hidden: 0,
@@ -269,6 +286,11 @@ pub struct Manifest {
     /// error (absent in predictors written before r2dl wrote it: those load unverified).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predictor_sha256: Option<String>,
+    /// The further members of an ensemble (format [`ENSEMBLE_FORMAT`]): this folder is the first
+    /// member, these are the others, and `predict_<name>` averages the outputs of all of them.
+    /// Empty (and left out) for a single predictor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Member>,
     /// The frozen base model.
     pub base_model: BaseModel,
     /// Θ's sparsity.
@@ -285,6 +307,23 @@ pub struct Manifest {
     pub metrics: BTreeMap<String, Metrics>,
     /// The r2dl version that wrote it.
     pub created_by: String,
+}
+
+/// A further member of an ensemble: a predictor folder inside the ensemble's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Its folder, relative to the ensemble's (`members/2`).
+    pub dir: String,
+    /// SHA-256 of its `manifest.json` (which holds the SHA-256 of its weights), so that the
+    /// ensemble's manifest pins every member's weights.
+    pub manifest_sha256: String,
+}
+
+impl Member {
+    /// The folder of member `index` (1-based; the first member is the ensemble's own folder).
+    pub fn dir_of(index: usize) -> String {
+        format!("members/{index}")
+    }
 }
 
 /// Serialises metrics by split without their non-finite values.
@@ -324,6 +363,23 @@ impl Manifest {
             return Err(bad(format!(
                 "name '{}' is not usable in `predict_<name>`: use lower-case letters, digits and _",
                 manifest.name
+            )));
+        }
+        let is_ensemble = manifest.format == ENSEMBLE_FORMAT;
+        match (is_ensemble, manifest.members.is_empty()) {
+            (true, true) => return Err(bad(format!("format '{ENSEMBLE_FORMAT}' (an ensemble) needs members"))),
+            (false, false) => {
+                return Err(bad(format!(
+                    "format '{}' cannot list members; an ensemble's format is '{ENSEMBLE_FORMAT}'",
+                    manifest.format
+                )));
+            }
+            _ => {}
+        }
+        if let Some(member) = manifest.members.iter().find(|m| !is_member_dir(&m.dir)) {
+            return Err(bad(format!(
+                "member folder '{}' is not a relative path inside the predictor's folder",
+                member.dir
             )));
         }
         if let Some(layer) = crate::model::repeated_layer(&manifest.hyper_parameters.readout_layers) {
@@ -378,6 +434,12 @@ impl Manifest {
         let positive = self.positive_label.as_ref()?;
         self.labels.iter().position(|l| l == positive)
     }
+}
+
+/// Whether `dir` names a folder inside the predictor's own: relative, without `..`.
+fn is_member_dir(dir: &str) -> bool {
+    let path = Path::new(dir);
+    !dir.is_empty() && path.components().all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 /// Whether `name` makes a plain SQL identifier after `predict_`.

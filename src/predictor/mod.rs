@@ -17,8 +17,8 @@ pub use catalog::{BrokenEntry, Catalog, CatalogEntry, UDFS_DIR, catalog_dirs};
 pub use error::{BaseModelMismatch, PredictorError, Result};
 pub use head::{Dense, Head, HeadGradients, softmax};
 pub use manifest::{
-    BaseModel, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, READABLE_FORMATS, Schedule, Sparsity, TrainingData,
-    TrainingLog, UNLABELLED, is_function_name,
+    BaseModel, ENSEMBLE_FORMAT, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, Member, READABLE_FORMATS, Schedule,
+    Sparsity, TrainingData, TrainingLog, UNLABELLED, is_function_name,
 };
 
 use crate::model::{
@@ -30,15 +30,19 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 /// The weights' file name in a predictor folder.
 pub const WEIGHTS_FILE: &str = "predictor.safetensors";
 
-/// A trained predictor: manifest, Θ and output mapping.
+/// A trained predictor: manifest, Θ and output mapping; an ensemble also holds its further
+/// members, whose outputs are averaged with this one's.
 #[derive(Debug, Clone)]
 pub struct Predictor {
-    /// What it is and how it was made.
+    /// What it is and how it was made (an ensemble's: its metrics are the ensemble's).
     pub manifest: Manifest,
     /// The reprogrammer.
     pub theta: Theta,
     /// The output mapping.
     pub head: Head,
+    /// The other members of an ensemble (each with its own Θ and output mapping, so its own
+    /// encoder pass), in the order of `manifest.members`; empty for a single predictor.
+    pub further_members: Vec<Predictor>,
 }
 
 /// Predictions for a column of sequences: `width` outputs per row (class probabilities, or one
@@ -53,9 +57,94 @@ pub struct Predictions {
     pub valid: Vec<bool>,
 }
 
+impl Predictions {
+    /// The element-wise mean of `first` and `rest` (the predictions of an ensemble's members for
+    /// the same rows); a row has outputs where every part has them.
+    pub fn mean(first: Predictions, rest: Vec<Predictions>) -> Predictions {
+        let count = (1 + rest.len()) as f32;
+        let mut sum = first;
+        for part in rest {
+            sum.values.iter_mut().zip(&part.values).for_each(|(s, v)| *s += v);
+            sum.valid.iter_mut().zip(&part.valid).for_each(|(s, &v)| *s &= v);
+        }
+        for (row, &valid) in sum.values.chunks_exact_mut(sum.width.max(1)).zip(&sum.valid) {
+            row.iter_mut().for_each(|v| *v = if valid { *v / count } else { 0.0 });
+        }
+        sum
+    }
+}
+
+/// The element-wise mean of the per-residue outputs `first` and `rest` of the same rows (an
+/// ensemble's members'); a row has outputs where every part has them.
+pub fn mean_residue_outputs(first: ResidueOutputs, rest: Vec<ResidueOutputs>) -> ResidueOutputs {
+    let count = (1 + rest.len()) as f32;
+    let mut sum = first;
+    for part in rest {
+        for (total, row) in sum.rows.iter_mut().zip(part.rows) {
+            match (total.as_mut(), row) {
+                (Some(total), Some(row)) => total.iter_mut().zip(&row).for_each(|(s, v)| *s += v),
+                _ => *total = None,
+            }
+        }
+    }
+    for row in sum.rows.iter_mut().flatten() {
+        row.iter_mut().for_each(|v| *v /= count);
+    }
+    sum
+}
+
 impl Predictor {
-    /// Reads the predictor folder `dir` and checks its files against each other.
+    /// Reads the predictor folder `dir` (an ensemble's with its members) and checks its files
+    /// against each other.
     pub fn load(dir: &Path) -> Result<Self> {
+        let mut predictor = Self::load_one(dir)?;
+        let members = predictor.manifest.members.clone();
+        for member in &members {
+            let member_dir = dir.join(&member.dir);
+            let manifest_path = member_dir.join(MANIFEST_FILE);
+            let actual = weights_sha256(&manifest_path)?;
+            let bad = |message: String| PredictorError::Manifest {
+                path: manifest_path.clone(),
+                message,
+            };
+            if !actual.eq_ignore_ascii_case(&member.manifest_sha256) {
+                return Err(bad(format!(
+                    "its SHA-256 is {actual}, but the ensemble's {MANIFEST_FILE} says {}: the member was \
+                     changed or damaged after training; restore it or retrain the ensemble",
+                    member.manifest_sha256
+                )));
+            }
+            let loaded = Self::load_one(&member_dir)?;
+            let (first, other) = (&predictor.manifest, &loaded.manifest);
+            if !other.members.is_empty() {
+                return Err(bad("an ensemble's member cannot itself be an ensemble".into()));
+            }
+            if (
+                &other.name,
+                other.kind,
+                &other.labels,
+                &other.positive_label,
+                &other.base_model,
+            ) != (
+                &first.name,
+                first.kind,
+                &first.labels,
+                &first.positive_label,
+                &first.base_model,
+            ) {
+                return Err(bad(format!(
+                    "this member predicts something else than the ensemble '{}' (its name, kind, labels or \
+                     base model differ)",
+                    first.name
+                )));
+            }
+            predictor.further_members.push(loaded);
+        }
+        Ok(predictor)
+    }
+
+    /// Reads one predictor's files: its manifest and weights, checked against each other.
+    fn load_one(dir: &Path) -> Result<Self> {
         let manifest = Manifest::read(&dir.join(MANIFEST_FILE))?;
         let weights_path = dir.join(WEIGHTS_FILE);
         let weights = WeightsFile::read(weights_path.clone())?;
@@ -81,11 +170,56 @@ impl Predictor {
                 message: format!("holds {bad}: the weights are damaged (or the training diverged); retrain it"),
             });
         }
-        Ok(Self { manifest, theta, head })
+        Ok(Self {
+            manifest,
+            theta,
+            head,
+            further_members: Vec::new(),
+        })
     }
 
-    /// Writes `manifest.json` and `predictor.safetensors` into `dir` (created if needed).
+    /// This predictor and the further members of its ensemble, in order.
+    pub fn members(&self) -> impl Iterator<Item = &Predictor> {
+        std::iter::once(self).chain(&self.further_members)
+    }
+
+    /// Writes `manifest.json` and `predictor.safetensors` into `dir` (created if needed); an
+    /// ensemble also writes each further member into its folder `members/<i>` and pins its
+    /// manifest's SHA-256 in the ensemble's.
     pub fn save(&self, dir: &Path) -> Result<()> {
+        let mut members = Vec::with_capacity(self.further_members.len());
+        for (i, member) in self.further_members.iter().enumerate() {
+            let member_dir = Member::dir_of(i + 2);
+            let single = Predictor {
+                manifest: Manifest {
+                    format: MANIFEST_FORMAT.into(),
+                    members: Vec::new(),
+                    ..member.manifest.clone()
+                },
+                further_members: Vec::new(),
+                ..member.clone()
+            };
+            single.save(&dir.join(&member_dir))?;
+            members.push(Member {
+                manifest_sha256: weights_sha256(&dir.join(&member_dir).join(MANIFEST_FILE))?,
+                dir: member_dir,
+            });
+        }
+        let format = if members.is_empty() {
+            MANIFEST_FORMAT
+        } else {
+            ENSEMBLE_FORMAT
+        };
+        let manifest = Manifest {
+            format: format.into(),
+            members,
+            ..self.manifest.clone()
+        };
+        self.save_one(dir, manifest)
+    }
+
+    /// Writes this predictor's weights and `manifest` (completed by the weights' SHA-256).
+    fn save_one(&self, dir: &Path, manifest: Manifest) -> Result<()> {
         let io = |path: PathBuf| move |source| PredictorError::Io { path, source };
         std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
         let path = dir.join(WEIGHTS_FILE);
@@ -126,7 +260,7 @@ impl Predictor {
         })?;
         let manifest = Manifest {
             predictor_sha256: Some(weights_sha256(&path)?),
-            ..self.manifest.clone()
+            ..manifest
         };
         let manifest_path = dir.join(MANIFEST_FILE);
         let text = serde_json::to_string_pretty(&manifest).map_err(|e| PredictorError::Manifest {
@@ -138,8 +272,14 @@ impl Predictor {
         })
     }
 
-    /// Checks that `model` is the base model this predictor was trained on.
+    /// Checks that `model` is the base model this predictor (and every member of its ensemble)
+    /// was trained on.
     pub fn check_base_model(&self, model: &ReprogrammedModel) -> Result<()> {
+        self.members().try_for_each(|member| member.check_base_model_one(model))
+    }
+
+    /// [`Self::check_base_model`] of this member alone.
+    fn check_base_model_one(&self, model: &ReprogrammedModel) -> Result<()> {
         let base = &self.manifest.base_model;
         let vocab = model.encoder().config().vocab_size;
         let mismatch = |actual: String| {
@@ -204,7 +344,37 @@ impl Predictor {
         }
     }
 
-    /// Predictions for `sequences`, by `model` (the base model with this predictor's Θ).
+    /// Predictions for `sequences` by the base model `base`: each member's with its Θ, averaged
+    /// over the members of an ensemble (probabilities, or regression values).
+    pub fn predict_averaged(
+        &self,
+        base: &ReprogrammedModel,
+        sequences: &[Option<&str>],
+        policy: InvalidResidue,
+    ) -> Result<Predictions> {
+        let predict = |member: &Predictor| member.predict(&member.model(base)?, sequences.iter().copied(), policy);
+        let first = predict(self)?;
+        let rest = self.further_members.iter().map(predict).collect::<Result<Vec<_>>>()?;
+        Ok(Predictions::mean(first, rest))
+    }
+
+    /// Per-residue class probabilities of `sequences` by the base model `base`, averaged over
+    /// the members of an ensemble (see [`Self::predict_residues`]).
+    pub fn predict_residues_averaged(
+        &self,
+        base: &ReprogrammedModel,
+        sequences: &[Option<&str>],
+        policy: InvalidResidue,
+    ) -> Result<ResidueOutputs> {
+        let predict =
+            |member: &Predictor| member.predict_residues(&member.model(base)?, sequences.iter().copied(), policy);
+        let first = predict(self)?;
+        let rest = self.further_members.iter().map(predict).collect::<Result<Vec<_>>>()?;
+        Ok(mean_residue_outputs(first, rest))
+    }
+
+    /// Predictions for `sequences`, by `model` (the base model with this predictor's Θ); this
+    /// member's alone (see [`Self::predict_averaged`] for an ensemble's).
     pub fn predict<'a>(
         &self,
         model: &ReprogrammedModel,
@@ -251,9 +421,7 @@ impl Predictor {
     }
 }
 
-/// Writes `path` through a temporary file in the same folder and a rename, so that a crash
-/// never leaves half a file.
-/// SHA-256 of a predictor's weights file, as its manifest records it.
+/// SHA-256 of a predictor's file (its weights, or a member's manifest), as a manifest records it.
 fn weights_sha256(path: &Path) -> Result<String> {
     crate::model::sha256_file(path).map_err(|e| PredictorError::Weights {
         path: path.to_path_buf(),
@@ -261,6 +429,8 @@ fn weights_sha256(path: &Path) -> Result<String> {
     })
 }
 
+/// Writes `path` through a temporary file in the same folder and a rename, so that a crash
+/// never leaves half a file.
 pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     // safetensors makes its files readable by their owner only: give the file the permissions of
@@ -420,6 +590,96 @@ mod tests {
         let mut manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         change(&mut manifest);
         std::fs::write(&path, serde_json::to_string(&manifest).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn predictions_of_members_average_where_every_member_has_them() {
+        let part = |values: Vec<f32>, valid: Vec<bool>| Predictions {
+            width: 2,
+            values,
+            valid,
+        };
+        let mean = Predictions::mean(
+            part(vec![0.2, 0.8, 0.0, 0.0, 0.4, 0.6], vec![true, false, true]),
+            vec![part(vec![0.4, 0.6, 0.5, 0.5, 0.1, 0.9], vec![true, true, true])],
+        );
+        let expected = [0.3, 0.7, 0.0, 0.0, 0.25, 0.75];
+        assert!(
+            mean.values.iter().zip(expected).all(|(v, e)| (v - e).abs() < 1e-6),
+            "{mean:?}"
+        );
+        assert_eq!(mean.valid, [true, false, true]);
+        let residues = |rows: Vec<Option<Vec<f32>>>| ResidueOutputs { width: 1, rows };
+        let mean = mean_residue_outputs(
+            residues(vec![Some(vec![1.0, 2.0]), None]),
+            vec![
+                residues(vec![Some(vec![3.0, 4.0]), Some(vec![1.0])]),
+                residues(vec![Some(vec![5.0, 0.0]), Some(vec![1.0])]),
+            ],
+        );
+        assert_eq!(mean.rows, [Some(vec![3.0, 2.0]), None]);
+    }
+
+    #[test]
+    fn an_ensemble_round_trips_and_its_members_are_pinned() {
+        let shipped = Predictor::load(Path::new("udfs/amp")).unwrap();
+        let mut second = shipped.clone();
+        second.head.output.bias[0] += 0.5;
+        let ensemble = Predictor {
+            further_members: vec![second.clone()],
+            ..shipped.clone()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        ensemble.save(dir.path()).unwrap();
+        let loaded = Predictor::load(dir.path()).unwrap();
+        assert_eq!(loaded.manifest.format, ENSEMBLE_FORMAT);
+        assert_eq!(loaded.manifest.members.len(), 1);
+        assert_eq!(loaded.manifest.members[0].dir, "members/2");
+        assert_eq!(loaded.further_members.len(), 1);
+        assert_eq!((&loaded.theta, &loaded.head), (&shipped.theta, &shipped.head));
+        let member = &loaded.further_members[0];
+        assert_eq!((&member.theta, &member.head), (&second.theta, &second.head));
+        // the member's folder is a single predictor of its own
+        let alone = Predictor::load(&dir.path().join("members/2")).unwrap();
+        assert_eq!(
+            (alone.manifest.format.as_str(), alone.further_members.len()),
+            (MANIFEST_FORMAT, 0)
+        );
+
+        // a member changed after training is refused, naming its manifest
+        let member_dir = dir.path().join("members/2");
+        edit_manifest(&member_dir, |m| m.decision_threshold = Some(0.9));
+        let message = Predictor::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            message.contains("members/2") && message.contains("SHA-256") && message.contains("retrain the ensemble"),
+            "{message}"
+        );
+        // so is a member of another task, even with its checksum updated
+        edit_manifest(&member_dir, |m| {
+            m.decision_threshold = None;
+            m.labels.reverse();
+            m.positive_label = Some(m.labels[1].clone());
+        });
+        let sha = crate::model::sha256_file(&member_dir.join(MANIFEST_FILE)).unwrap();
+        edit_manifest(dir.path(), |m| m.members[0].manifest_sha256 = sha);
+        let message = Predictor::load(dir.path()).unwrap_err().to_string();
+        assert!(message.contains("predicts something else"), "{message}");
+
+        // the format and the member list go together; members stay inside the folder
+        edit_manifest(dir.path(), |m| m.members.clear());
+        let message = Predictor::load(dir.path()).unwrap_err().to_string();
+        assert!(message.contains("needs members"), "{message}");
+        edit_manifest(dir.path(), |m| {
+            m.members = vec![Member {
+                dir: "../amp".into(),
+                manifest_sha256: String::new(),
+            }]
+        });
+        let message = Predictor::load(dir.path()).unwrap_err().to_string();
+        assert!(message.contains("'../amp' is not a relative path inside"), "{message}");
+        edit_manifest(dir.path(), |m| m.format = MANIFEST_FORMAT.into());
+        let message = Predictor::load(dir.path()).unwrap_err().to_string();
+        assert!(message.contains("cannot list members"), "{message}");
     }
 
     #[test]

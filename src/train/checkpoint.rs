@@ -69,6 +69,11 @@ pub(super) const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 pub(super) const CHECKPOINT_INFO: &str = "checkpoint.json";
 pub(super) const CHECKPOINT_BEST: &str = "checkpoint-best";
 
+/// Whether `dir` holds a checkpoint to resume.
+pub(super) fn has_checkpoint(dir: &Path) -> bool {
+    dir.join(CHECKPOINT_INFO).is_file()
+}
+
 fn tensor(values: &[f32]) -> candle_core::Result<Tensor> {
     Tensor::new(values, &Device::Cpu)
 }

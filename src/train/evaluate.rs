@@ -26,19 +26,15 @@ pub fn evaluate_subsets(
 ) -> Result<Vec<Metrics>> {
     predictor.check_base_model(model)?;
     let manifest = &predictor.manifest;
-    let reprogrammed = predictor.model(model)?;
+    let sequences: Vec<Option<&str>> = rows.sequences.iter().map(|s| Some(s.as_str())).collect();
     if manifest.kind == Kind::Residue {
-        let scored = score_residues(predictor, &reprogrammed, rows)?;
+        let scored = score_residues(predictor, model, rows)?;
         return Ok(subsets
             .iter()
             .map(|subset| residue_metrics(&scored, subset, &manifest.labels))
             .collect());
     }
-    let predictions = predictor.predict(
-        &reprogrammed,
-        rows.sequences.iter().map(|s| Some(s.as_str())),
-        InvalidResidue::Error,
-    )?;
+    let predictions = predictor.predict_averaged(model, &sequences, InvalidResidue::Error)?;
     if manifest.kind == Kind::Regression {
         let mut truth = Vec::with_capacity(rows.len());
         for (i, label) in rows.labels.iter().enumerate() {
@@ -113,12 +109,8 @@ pub fn decision_threshold(
     let (Kind::Binary, Some(positive)) = (manifest.kind, manifest.positive_index()) else {
         return Ok(None);
     };
-    let reprogrammed = predictor.model(model)?;
-    let predictions = predictor.predict(
-        &reprogrammed,
-        rows.sequences.iter().map(|s| Some(s.as_str())),
-        InvalidResidue::Error,
-    )?;
+    let sequences: Vec<Option<&str>> = rows.sequences.iter().map(|s| Some(s.as_str())).collect();
+    let predictions = predictor.predict_averaged(model, &sequences, InvalidResidue::Error)?;
     let scores: Vec<f64> = predictions
         .values
         .chunks_exact(manifest.labels.len())
@@ -148,8 +140,9 @@ struct ScoredSequence {
     sov: Option<f64>,
 }
 
-/// Every sequence of a per-residue task scored from one pass of the model; a label string that
-/// does not fit its sequence, or uses another class, is an error naming the record.
+/// Every sequence of a per-residue task scored from one pass of the base model `model` (per
+/// member of an ensemble); a label string that does not fit its sequence, or uses another class,
+/// is an error naming the record.
 fn score_residues(
     predictor: &Predictor,
     model: &ReprogrammedModel,
@@ -157,11 +150,8 @@ fn score_residues(
 ) -> Result<Vec<ScoredSequence>> {
     let labels = &predictor.manifest.labels;
     let classes = labels.len();
-    let outputs = predictor.predict_residues(
-        model,
-        rows.sequences.iter().map(|s| Some(s.as_str())),
-        InvalidResidue::Error,
-    )?;
+    let sequences: Vec<Option<&str>> = rows.sequences.iter().map(|s| Some(s.as_str())).collect();
+    let outputs = predictor.predict_residues_averaged(model, &sequences, InvalidResidue::Error)?;
     let mut scored = Vec::with_capacity(rows.len());
     // SOV99 per sequence over class indices (u8::MAX = unlabelled)
     let (mut observed_classes, mut predicted_classes) = (Vec::new(), Vec::new());

@@ -5,6 +5,7 @@ mod adam;
 mod checkpoint;
 mod data;
 mod dictionary;
+mod ensemble;
 mod error;
 mod evaluate;
 mod novelty;
@@ -19,6 +20,7 @@ pub use data::{
     DataSource, LabelledRows, grouped_split, infer_kind, infer_kind_of, positive_label, read_labelled, stratified_split,
 };
 pub use dictionary::Dictionary;
+pub use ensemble::{MAX_ENSEMBLE, train_ensemble};
 pub use error::{Result, TrainError};
 pub use evaluate::{evaluate, evaluate_subsets};
 pub use novelty::{KmerIndex, NOVEL_BELOW, NOVELTY_K, homology_groups};

@@ -64,6 +64,13 @@ pub struct Datasets {
 /// What training reports as it goes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
+    /// Member `index` (1-based) of an ensemble of `members` starts (or is found finished).
+    Member {
+        /// 1-based.
+        index: usize,
+        /// The ensemble's size.
+        members: usize,
+    },
     /// Training starts (or resumes at `first_epoch`, 1-based).
     Start {
         /// Most epochs.
@@ -253,6 +260,7 @@ impl<'a> Trainer<'a> {
             manifest: manifest.clone(),
             theta: Theta::one_hot(model.english_tokens()),
             head: state.head.clone(),
+            further_members: Vec::new(),
         };
         if spec.resume {
             (state, info, best.theta, best.head) = load_checkpoint(&spec.out, &info.run, &state)?;
@@ -328,12 +336,14 @@ impl<'a> Trainer<'a> {
                 manifest: self.manifest.clone(),
                 theta: self.recode(&self.state.average.v_t)?,
                 head: self.state.average.head.clone(),
+                further_members: Vec::new(),
             }
         } else {
             Predictor {
                 manifest: self.manifest.clone(),
                 theta,
                 head: self.state.head.clone(),
+                further_members: Vec::new(),
             }
         };
         // without validation rows every epoch's weights replace the last: the final ones are kept
@@ -518,7 +528,7 @@ fn split(data: &Datasets, spec: &TrainSpec, kind: Kind) -> Result<Splits> {
     let stratify = !matches!(kind, Kind::Regression | Kind::Residue);
     let pool = match spec.limit {
         Some(n) if n < all.len() => {
-            let mut rng = Rng::stream(hyper.seed, Stream::Subsample);
+            let mut rng = Rng::stream(hyper.split_seed(), Stream::Subsample);
             all.select(&stratified_split(&all.labels, n, stratify, &mut rng).0)
         }
         _ => all.clone(),
@@ -546,12 +556,12 @@ fn split(data: &Datasets, spec: &TrainSpec, kind: Kind) -> Result<Splits> {
     // homology-aware: rows linked by shared 5-mers stay on one side, so that the validation rows
     // are new to the training rows and early stopping picks the epoch that generalises
     let groups = homology_groups(&pool.sequences, NOVELTY_K);
-    let mut rng = Rng::stream(hyper.seed, Stream::ValidationSplit);
+    let mut rng = Rng::stream(hyper.split_seed(), Stream::ValidationSplit);
     let (mut valid, mut train) = grouped_split(&pool.labels, &groups, n_valid, stratify, &mut rng);
     let mut how = "homology-aware";
     if valid.is_empty() {
         // no group is small enough: a plain random share
-        let mut rng = Rng::stream(hyper.seed, Stream::ValidationSplit);
+        let mut rng = Rng::stream(hyper.split_seed(), Stream::ValidationSplit);
         (valid, train) = stratified_split(&pool.labels, n_valid, stratify, &mut rng);
         how = "random; no group of related rows was small enough";
     }
@@ -560,6 +570,12 @@ fn split(data: &Datasets, spec: &TrainSpec, kind: Kind) -> Result<Splits> {
         valid: pool.select(&valid),
         train: pool.select(&train),
     })
+}
+
+/// The validation rows of `spec` on `data` (as training splits them off).
+pub(super) fn validation_rows(data: &Datasets, spec: &TrainSpec) -> Result<LabelledRows> {
+    let kind = spec.kind.unwrap_or_else(|| super::data::infer_kind_of(&data.train));
+    Ok(split(data, spec, kind)?.valid)
 }
 
 /// The training examples; for per-residue tasks also checks, before the first epoch, that each
@@ -593,6 +609,7 @@ fn draft_manifest(
         label_std: (kind == Kind::Regression).then_some(task.std),
         decision_threshold: None,
         predictor_sha256: None,
+        members: Vec::new(),
         base_model: BaseModel {
             name: model.dir().file_name().map_or_else(
                 || model.dir().display().to_string(),

@@ -127,7 +127,8 @@ impl ScalarUDFImpl for EmbedFunction {
                     let known: Vec<&str> = self.predictors.iter().map(|(n, _)| n.as_str()).collect();
                     return exec_err!("no predictor '{name}'; the catalog has: {}", known.join(", "));
                 };
-                // the last hidden state with the predictor's Θ, whatever layers its mapping reads
+                // the last hidden state with the predictor's Θ (an ensemble's first member's),
+                // whatever layers its mapping reads
                 let predictor = checked_predictor(dir, &self.spec)?;
                 let model = theta_model(&self.spec, &predictor.theta, &Readout::last()).map_err(model_error)?;
                 Embeddings::clone(&*model.embed(&array, policy)?)

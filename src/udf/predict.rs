@@ -21,7 +21,7 @@ use datafusion::logical_expr::{
 use super::theta_pass::{ThetaModel, theta_model};
 use super::{SEQUENCE_TYPES, invalid_residue_policy, model_error, sequences};
 use crate::model::ResidueOutputs;
-use crate::predictor::{CatalogEntry, Kind, MANIFEST_FILE, Predictions, Predictor, WEIGHTS_FILE};
+use crate::predictor::{CatalogEntry, Kind, MANIFEST_FILE, Predictions, Predictor, WEIGHTS_FILE, mean_residue_outputs};
 use crate::runtime::shared_predictor;
 use crate::runtime::{ModelSpec, run_on_compute_pool, shared_model};
 
@@ -92,7 +92,8 @@ impl PredictFunction {
     }
 
     /// The files whose contents decide what this function returns: the base model's weights,
-    /// the predictor's manifest and weights, each with a name saying what it is.
+    /// the predictor's manifest and weights, each with a name saying what it is (an ensemble's
+    /// manifest pins its further members' manifests, and each of those its weights).
     pub fn weight_files(&self) -> Result<Vec<(String, PathBuf)>> {
         let model = self.spec.resolve_dir().map_err(model_error)?;
         Ok(vec![
@@ -107,10 +108,17 @@ impl PredictFunction {
 
     /// Per-residue predictions of a column: the class letters, or the probabilities.
     fn residues(&self, array: &ArrayRef, policy: crate::model::InvalidResidue) -> Result<ArrayRef> {
-        let (predictor, model) = loaded_predictor(&self.dir, &self.spec)?;
+        let (predictor, models) = loaded_predictor(&self.dir, &self.spec)?;
         let values = sequences(array)?;
-        let outputs = run_on_compute_pool(|| predictor.predict_residues(model.model(), values.iter().copied(), policy))
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let predict = |(member, model): (&Predictor, &Arc<ThetaModel>)| {
+            run_on_compute_pool(|| member.predict_residues(model.model(), values.iter().copied(), policy))
+                .map_err(|e| DataFusionError::External(Box::new(e)))
+        };
+        let mut parts = predictor.members().zip(&models).map(predict);
+        let first = parts
+            .next()
+            .ok_or_else(|| DataFusionError::Internal("a predictor without members".into()))??;
+        let outputs = mean_residue_outputs(first, parts.collect::<Result<Vec<_>>>()?);
         if self.mode == Mode::ResidueProbabilities {
             return residue_probabilities(&self.labels, &outputs);
         }
@@ -225,12 +233,37 @@ fn residue_probabilities(labels: &[String], outputs: &ResidueOutputs) -> Result<
     )?))
 }
 
-/// A predictor's weights and the model with its Θ and readout, both loaded once per process; the
-/// predictor checked against the base model.
-pub(crate) fn loaded_predictor(dir: &std::path::Path, spec: &ModelSpec) -> Result<(Arc<Predictor>, Arc<ThetaModel>)> {
+/// A predictor's weights and, for each member of it (one unless it is an ensemble), the model
+/// with that member's Θ and readout, all loaded once per process; the predictor checked against
+/// the base model.
+pub(crate) fn loaded_predictor(
+    dir: &std::path::Path,
+    spec: &ModelSpec,
+) -> Result<(Arc<Predictor>, Vec<Arc<ThetaModel>>)> {
     let predictor = checked_predictor(dir, spec)?;
-    let model = theta_model(spec, &predictor.theta, &predictor.readout()).map_err(model_error)?;
-    Ok((predictor, model))
+    let models = predictor
+        .members()
+        .map(|member| theta_model(spec, &member.theta, &member.readout()).map_err(model_error))
+        .collect::<Result<_>>()?;
+    Ok((predictor, models))
+}
+
+/// The predictions of `predictor`'s members (run by `models`, one per member) for a column of
+/// sequences, averaged.
+fn averaged_predictions(
+    predictor: &Predictor,
+    models: &[Arc<ThetaModel>],
+    array: &ArrayRef,
+    policy: crate::model::InvalidResidue,
+) -> Result<Predictions> {
+    let mut parts = predictor
+        .members()
+        .zip(models)
+        .map(|(member, model)| Ok(member.outputs(&*model.embed(array, policy)?)));
+    let first = parts
+        .next()
+        .ok_or_else(|| DataFusionError::Internal("a predictor without members".into()))??;
+    Ok(Predictions::mean(first, parts.collect::<Result<Vec<_>>>()?))
 }
 
 /// A predictor's weights, loaded once per process and checked against the base model.
@@ -321,9 +354,8 @@ impl ScalarUDFImpl for PredictFunction {
         let result = if self.kind == Kind::Residue {
             self.residues(&array, policy)?
         } else {
-            let (predictor, model) = loaded_predictor(&self.dir, &self.spec)?;
-            let embeddings = model.embed(&array, policy)?;
-            let predictions = predictor.outputs(&embeddings);
+            let (predictor, models) = loaded_predictor(&self.dir, &self.spec)?;
+            let predictions = averaged_predictions(&predictor, &models, &array, policy)?;
             match self.mode {
                 Mode::Top => top_labels(&self.labels, &predictions, k)?,
                 _ => prediction_array(&predictor, &predictions),

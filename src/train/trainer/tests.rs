@@ -308,3 +308,124 @@ fn bad_rows_name_their_record() {
         "{error}"
     );
 }
+
+#[test]
+fn an_ensemble_trains_members_on_the_same_rows_averages_them_and_resumes() {
+    use crate::predictor::{ENSEMBLE_FORMAT, Predictions};
+    use crate::train::train_ensemble;
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let data = Datasets {
+        train: rows(64, 1),
+        valid: None,
+        test: Some(rows(40, 2)),
+    };
+    let never = AtomicBool::new(false);
+    let out = tempfile::tempdir().unwrap();
+    let mut progress = Vec::new();
+    let ensemble = train_ensemble(&model, &data, &spec(out.path()), 3, &mut |p| progress.push(p), &never).unwrap();
+    let announced: Vec<(usize, usize)> = progress
+        .iter()
+        .filter_map(|p| match *p {
+            Progress::Member { index, members } => Some((index, members)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(announced, [(1, 3), (2, 3), (3, 3)]);
+    assert_eq!(
+        progress.iter().filter(|p| matches!(p, Progress::Start { .. })).count(),
+        3
+    );
+
+    // the first member is the single predictor of the same seed; the others differ in seed only:
+    // the same training and validation rows
+    let single_out = tempfile::tempdir().unwrap();
+    let single = train(&model, &data, &spec(single_out.path()), &mut |_| {}, &never).unwrap();
+    assert_eq!((&ensemble.theta, &ensemble.head), (&single.theta, &single.head));
+    let members: Vec<&Predictor> = ensemble.members().collect();
+    assert_eq!(members.len(), 3);
+    for (i, member) in members.iter().enumerate() {
+        let (hyper, rows) = (&member.manifest.hyper_parameters, &member.manifest.training_data);
+        assert_eq!((hyper.seed, hyper.split_seed()), (1 + i as u64, 1));
+        assert_eq!((rows.train_rows, rows.valid_rows), (58, 6));
+        assert_eq!(rows.valid_source, single.manifest.training_data.valid_source);
+    }
+    assert!(members[1].head != members[0].head && members[2].head != members[1].head);
+
+    // its predictions are the mean of its members'
+    let sequences = [Some("KRKRAA"), Some("DEDESA"), None];
+    let averaged = ensemble
+        .predict_averaged(&model, &sequences, InvalidResidue::Error)
+        .unwrap();
+    let each: Vec<Predictions> = members
+        .iter()
+        .map(|m| {
+            m.predict(&m.model(&model).unwrap(), sequences, InvalidResidue::Error)
+                .unwrap()
+        })
+        .collect();
+    for (i, value) in averaged.values.iter().enumerate() {
+        let mean = each.iter().map(|p| p.values[i]).sum::<f32>() / 3.0;
+        assert!((value - mean).abs() < 1e-6, "output {i}: {value} vs {mean}");
+    }
+    assert_eq!(averaged.valid, [true, true, false]);
+
+    // its metrics are the ensemble's; the first member's own are kept beside them
+    let m = &ensemble.manifest;
+    let test = evaluate(&ensemble, &model, data.test.as_ref().unwrap()).unwrap();
+    assert!((m.metrics["test"]["auroc"] - test["auroc"]).abs() < 1e-12);
+    assert!((m.metrics["test (member 1)"]["auroc"] - single.manifest.metrics["test"]["auroc"]).abs() < 1e-12);
+    assert!(m.metrics.contains_key("valid") && m.decision_threshold.is_some());
+
+    // saved as one folder: the first member in it, the others under members/
+    let loaded = Predictor::load(out.path()).unwrap();
+    assert_eq!(loaded.manifest.format, ENSEMBLE_FORMAT);
+    let dirs: Vec<&str> = loaded.manifest.members.iter().map(|m| m.dir.as_str()).collect();
+    assert_eq!(dirs, ["members/2", "members/3"]);
+    for (read, trained) in loaded.members().zip(ensemble.members()) {
+        assert_eq!((&read.theta, &read.head), (&trained.theta, &trained.head));
+    }
+
+    // interrupted in the third member's second epoch, resumed: the finished members are not
+    // trained again, the third resumes from its checkpoint, and the ensemble is the same
+    let again = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    let mut member = 0;
+    let interrupted = train_ensemble(
+        &model,
+        &data,
+        &spec(again.path()),
+        3,
+        &mut |p| match p {
+            Progress::Member { index, .. } => member = index,
+            Progress::Epoch { epoch: 1, .. } if member == 3 => stop.store(true, Ordering::Relaxed),
+            _ => {}
+        },
+        &stop,
+    );
+    assert!(
+        matches!(interrupted, Err(TrainError::Interrupted { .. })),
+        "{interrupted:?}"
+    );
+    let mut resumed_spec = spec(again.path());
+    resumed_spec.resume = true;
+    let mut progress = Vec::new();
+    let resumed = train_ensemble(&model, &data, &resumed_spec, 3, &mut |p| progress.push(p), &never).unwrap();
+    let starts: Vec<&Progress> = progress
+        .iter()
+        .filter(|p| matches!(p, Progress::Start { .. }))
+        .collect();
+    assert!(
+        matches!(starts.as_slice(), [Progress::Start { first_epoch: 2, .. }]),
+        "{starts:?}"
+    );
+    for (read, trained) in resumed.members().zip(ensemble.members()) {
+        assert_eq!((&read.theta, &read.head), (&trained.theta, &trained.head));
+    }
+
+    // an ensemble of one is a single predictor; sizes out of range are refused
+    let error = train_ensemble(&model, &data, &spec(again.path()), 0, &mut |_| {}, &never)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("--ensemble must be between 1"), "{error}");
+}
