@@ -42,17 +42,13 @@ pub fn train_ensemble(
     for index in 1..=size {
         report(Progress::Member { index, members: size });
         let member = member_spec(spec, index);
-        let finished = if spec.resume && !has_checkpoint(&member.out) {
-            finished_member(model, data, &member)
-        } else {
-            None
-        };
+        let resume = spec.resume && has_checkpoint(&member.out);
+        let finished = (spec.resume && !resume)
+            .then(|| finished_member(model, data, &member))
+            .flatten();
         let predictor = match finished {
             Some(predictor) => predictor,
-            None => {
-                let resume = spec.resume && has_checkpoint(&member.out);
-                train(model, data, &TrainSpec { resume, ..member }, report, stop)?
-            }
+            None => train(model, data, &TrainSpec { resume, ..member }, report, stop)?,
         };
         members.push(predictor);
     }
