@@ -2,7 +2,7 @@
 """The classical peer of issue 4: amino-acid composition (20 fractions) + random forest, 500 trees,
 trained on a task's train.csv and measured on its test.csv. Needs scikit-learn and numpy.
 
-Usage: scripts/peer_composition_rf.py [--dipeptides] [--test SPLIT] [--classes] [--limit N] [--novel] TASK [DATA_DIR]
+Usage: scripts/peer_composition_rf.py [--dipeptides|--onehot] [--ridge-only] [--test SPLIT] [--classes] [--limit N] [--novel] TASK [DATA_DIR]
        scripts/peer_composition_rf.py --curve [--dipeptides] TASK   CSV of test AUROC at
        n = 50, 100, 250, 500, 1000 (stratified subsamples, seeds 1-3) and all rows
 --novel also reports the metrics on the novel test rows: those sharing under 30 % of their distinct
@@ -11,6 +11,9 @@ Usage: scripts/peer_composition_rf.py [--dipeptides] [--test SPLIT] [--classes] 
 labels as class ids (remote_homology's folds) and reports top-1 and top-5 accuracy of a multinomial
 logistic regression (a forest of 1,195-class leaves does not fit in memory); --limit trains on N
 random rows (seed 1). Regression tasks also report ridge regression on the same features.
+--onehot replaces composition by the residue at each position, one-hot (position × 20; for variants
+of one protein such as fluorescence's GFP mutants, where it is the additive model of substitution
+effects); --ridge-only skips the forest (regression).
 """
 import csv
 import sys
@@ -38,7 +41,10 @@ def option(name, default=None):
 
 TEST_SPLIT = option("--test", "test")
 LIMIT = option("--limit")
-args = [a for a in sys.argv[1:] if a not in ("--dipeptides", "--curve", "--classes", "--novel")]
+args = [a for a in sys.argv[1:] if a not in ("--dipeptides", "--curve", "--classes", "--novel", "--onehot", "--ridge-only")]
+ONEHOT = "--onehot" in sys.argv
+RIDGE_ONLY = "--ridge-only" in sys.argv
+onehot_length = None  # --onehot: positions encoded, the longest training sequence's length
 NOVEL = "--novel" in sys.argv
 CURVE = "--curve" in sys.argv
 CLASSES = "--classes" in sys.argv
@@ -51,7 +57,16 @@ DIPEPTIDES = [a + b for a in AA for b in AA]
 
 
 def features(seq):
-    """The 20 residue fractions, then (with --dipeptides) the 400 dipeptide fractions."""
+    """The 20 residue fractions, then (with --dipeptides) the 400 dipeptide fractions; with
+    --onehot the residue at each position instead."""
+    if ONEHOT:
+        if len(seq) > onehot_length:
+            sys.exit(f"--onehot encodes the training set's {onehot_length} positions; a sequence has {len(seq)}")
+        x = np.zeros(onehot_length * len(AA), dtype=np.float32)
+        for i, a in enumerate(seq):
+            if a in AA:
+                x[i * len(AA) + AA.index(a)] = 1.0
+        return x
     single = [seq.count(a) / max(len(seq), 1) for a in AA]
     if not DIPEPTIDE_FEATURES:
         return single
@@ -67,6 +82,9 @@ def load(split, limit=None):
     rows = list(csv.DictReader(open(f"{data}/{task}/{split}.csv")))
     if limit is not None and int(limit) < len(rows):
         rows = [rows[i] for i in np.random.default_rng(1).choice(len(rows), int(limit), replace=False)]
+    global onehot_length
+    if onehot_length is None:
+        onehot_length = max(len(r["sequence"]) for r in rows)
     x = np.array([features(r["sequence"].upper()) for r in rows])
     return x, [r["label"] for r in rows], [r["sequence"] for r in rows]
 
@@ -115,10 +133,11 @@ def is_number(v):
 
 if not CLASSES and len(set(y_train)) > 2 and all(map(is_number, y_train)):
     truth = [float(v) for v in y_test]
-    for name, model in [
+    models = [
         ("random forest", RandomForestRegressor(n_estimators=500, random_state=0, n_jobs=-1)),
         ("ridge", RidgeCV(alphas=np.logspace(-3, 3, 13))),
-    ]:
+    ]
+    for name, model in models[1:] if RIDGE_ONLY else models:
         model.fit(x_train, [float(v) for v in y_train])
         predicted = model.predict(x_test)
         rmse = float(np.sqrt(np.mean((np.array(truth) - predicted) ** 2)))

@@ -477,6 +477,23 @@ fn a_predictor_trained_on_real_data_becomes_a_sql_function() {
     );
 }
 
+/// `r2dl eval` of the predictor in `dir` on the toxicity test file gives its manifest's test
+/// AUROC (the file training tested on).
+fn eval_matches_the_manifest_test_auroc(dir: &Path, manifest: &serde_json::Value) {
+    let eval: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        "--predictor",
+        arg(dir),
+        "--data",
+        arg(&labelled("toxicity_test.csv")),
+        "--format",
+        "json",
+    ]))
+    .expect("JSON");
+    let auroc = eval["metrics"]["auroc"].as_f64().expect("auroc");
+    assert!((auroc - manifest["metrics"]["test"]["auroc"].as_f64().expect("auroc")).abs() < 1e-6);
+}
+
 #[test]
 fn an_ensemble_trains_on_the_real_model_and_sql_averages_its_members() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -536,20 +553,58 @@ fn an_ensemble_trains_on_the_real_model_and_sql_averages_its_members() {
     );
 
     // eval measures the ensemble, as the manifest's test metrics do; info says what it is
-    let eval: serde_json::Value = serde_json::from_str(&ok(&[
-        "eval",
-        "--predictor",
-        arg(&out),
-        "--data",
-        arg(&labelled("toxicity_test.csv")),
-        "--format",
-        "json",
-    ]))
-    .expect("JSON");
-    let auroc = eval["metrics"]["auroc"].as_f64().expect("auroc");
-    assert!((auroc - manifest["metrics"]["test"]["auroc"].as_f64().expect("auroc")).abs() < 1e-6);
+    eval_matches_the_manifest_test_auroc(&out, &manifest);
     let info = ok(&["info", "--udfs", arg(&udfs)]);
     assert!(info.contains("an ensemble of 2 members"), "{info}");
+}
+
+#[test]
+fn outputs_averaged_over_residues_train_on_the_real_model_and_sql_and_eval_use_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let udfs = dir.path().join("udfs");
+    let out = udfs.join("tiny_pool");
+    #[rustfmt::skip]
+    let trained = r2dl(&[
+        "train", "--name", "tiny_pool", "--train", arg(&labelled("toxicity_train.csv")),
+        "--test", arg(&labelled("toxicity_test.csv")), "--limit", "48", "--epochs", "1",
+        "--batch-size", "16", "--head-hidden", "8", "--pool", "outputs", "--out", arg(&out),
+    ]);
+    let stderr = String::from_utf8(trained.stderr).expect("UTF-8");
+    assert!(trained.status.success(), "{stderr}");
+    let path = out.join("manifest.json");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("manifest")).expect("JSON");
+    assert_eq!(manifest["hyper_parameters"]["pool"], "outputs");
+
+    // SQL serves the residue-averaged outputs: the same weights read as mean-pooled features
+    // (the manifest without the setting) predict otherwise
+    let query = "SELECT predict_tiny_pool(sequence) FROM 'sample_data/sample.fasta' ORDER BY id";
+    let column = || -> Vec<f64> {
+        let csv = ok(&["sql", "--udfs", arg(&udfs), query]);
+        csv.lines().skip(1).map(|v| v.parse().expect("a probability")).collect()
+    };
+    let pooled_outputs = column();
+    assert!(pooled_outputs.len() > 10 && pooled_outputs.iter().all(|p| (0.0..=1.0).contains(p)));
+
+    // eval measures what training measured on the test file
+    eval_matches_the_manifest_test_auroc(&out, &manifest);
+    let info = ok(&["info", "--udfs", arg(&udfs)]);
+    assert!(info.contains("outputs averaged over residues"), "{info}");
+
+    let mut features = manifest.clone();
+    features["hyper_parameters"]
+        .as_object_mut()
+        .expect("object")
+        .remove("pool");
+    std::fs::write(&path, features.to_string()).expect("write");
+    let pooled_features = column();
+    assert!(
+        pooled_outputs
+            .iter()
+            .zip(&pooled_features)
+            .any(|(a, b)| (a - b).abs() > 1e-4),
+        "{pooled_outputs:?} vs {pooled_features:?}"
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! size and test metrics.
 
 use r2dl::model::{BertConfig, Readout};
-use r2dl::predictor::{CatalogEntry, Kind};
+use r2dl::predictor::{CatalogEntry, Kind, Pool};
 
 use super::output::Printer;
 use super::{CliError, InfoArgs};
@@ -112,6 +112,9 @@ fn print_predictor(out: &mut Printer, entry: &CatalogEntry) {
     let readout = Readout::from_stored(&m.hyper_parameters.readout_layers);
     if !readout.is_last() {
         mapping.push_str(&format!(" on layers {readout}"));
+    }
+    if m.hyper_parameters.pool == Pool::Outputs {
+        mapping.push_str(", outputs averaged over residues");
     }
     if !m.members.is_empty() {
         mapping.push_str(&format!(", an ensemble of {} members", m.members.len() + 1));

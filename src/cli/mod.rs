@@ -172,6 +172,11 @@ pub struct TrainArgs {
     /// concatenated, e.g. `0,2,4,6` (0 = the embeddings) [default: the last layer].
     #[arg(long, value_name = "LAYERS", value_delimiter = ',')]
     readout: Vec<usize>,
+    /// Whole-protein tasks: average the residues' `features` (R2DL's mean pooling), then map
+    /// them to the outputs; or map each residue's features and average the `outputs` (an
+    /// additive model over residues, for labels that single substitutions move) [default: features].
+    #[arg(long, value_name = "POOL")]
+    pool: Option<r2dl::predictor::Pool>,
     /// Train N members on the same rows with seeds SEED … SEED + N − 1 into one predictor
     /// whose outputs are their average (member i in `members/<i>` of the folder); each member
     /// runs its own encoder pass, so predicting takes N times as long [default: 1].

@@ -101,6 +101,7 @@ fn train_spec(args: &TrainArgs) -> TrainSpec {
         valid_fraction: args.holdout.unwrap_or(defaults.valid_fraction),
         schedule: args.schedule.unwrap_or(defaults.schedule),
         average_last: args.average_last.unwrap_or(defaults.average_last),
+        pool: args.pool.unwrap_or(defaults.pool),
         ..defaults
     };
     TrainSpec {

@@ -145,6 +145,10 @@ pub struct HyperParameters {
     /// out of the manifest): no averaging.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub average_last: f64,
+    /// Where a whole-protein predictor averages over the residues: before the output mapping
+    /// (its features, R2DL's mean pooling; left out of the manifest) or after it (its outputs).
+    #[serde(default, skip_serializing_if = "Pool::is_features")]
+    pub pool: Pool,
 }
 
 fn is_zero(value: &f64) -> bool {
@@ -192,6 +196,39 @@ impl std::str::FromStr for Schedule {
     }
 }
 
+/// Where a whole-protein predictor averages over a sequence's residues.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pool {
+    /// The mean of the tokens' features is mapped to the outputs: R2DL's mean pooling.
+    #[default]
+    Features,
+    /// The output mapping maps each residue's features, and its outputs (logits, or the
+    /// standardised value) are averaged over the residues: an additive model over residues that
+    /// sees each residue's own state (a substitution moves one residue's features a lot and the
+    /// mean of 200 residues' features very little). No output for a sequence without residues.
+    Outputs,
+}
+
+impl Pool {
+    fn is_features(&self) -> bool {
+        *self == Pool::Features
+    }
+}
+
+impl std::str::FromStr for Pool {
+    type Err = String;
+
+    /// `features` or `outputs`, any case.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.to_ascii_lowercase().as_str() {
+            "features" => Ok(Pool::Features),
+            "outputs" => Ok(Pool::Outputs),
+            _ => Err(format!("'{name}' is not a pooling; use features or outputs")),
+        }
+    }
+}
+
 impl HyperParameters {
     /// The seed of the subsample and the validation hold-out.
     pub fn split_seed(&self) -> u64 {
@@ -218,6 +255,7 @@ impl Default for HyperParameters {
             readout_layers: Vec::new(),
             schedule: Schedule::Constant,
             average_last: 0.0,
+            pool: Pool::Features,
         }
     }
 }

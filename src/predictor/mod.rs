@@ -17,8 +17,8 @@ pub use catalog::{BrokenEntry, Catalog, CatalogEntry, UDFS_DIR, catalog_dirs};
 pub use error::{BaseModelMismatch, PredictorError, Result};
 pub use head::{Dense, Head, HeadGradients, softmax};
 pub use manifest::{
-    BaseModel, ENSEMBLE_FORMAT, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, Member, READABLE_FORMATS, Schedule,
-    Sparsity, TrainingData, TrainingLog, UNLABELLED, is_function_name,
+    BaseModel, ENSEMBLE_FORMAT, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, Member, Pool, READABLE_FORMATS,
+    Schedule, Sparsity, TrainingData, TrainingLog, UNLABELLED, is_function_name,
 };
 
 use crate::model::{
@@ -322,9 +322,46 @@ impl Predictor {
     /// The output mapping applied to pooled vectors: class probabilities (softmax), or the
     /// regression value in label units.
     pub fn outputs(&self, embeddings: &Embeddings) -> Predictions {
+        self.finish(self.head.forward(&embeddings.values), embeddings.valid.clone())
+    }
+
+    /// Whether the output mapping reads each residue and its outputs are averaged
+    /// ([`Pool::Outputs`]): then predictions come from [`Self::predict`], not from embeddings.
+    pub fn pools_outputs(&self) -> bool {
+        self.manifest.hyper_parameters.pool == Pool::Outputs
+    }
+
+    /// The output mapping applied to every residue's features, averaged over each sequence's
+    /// residues ([`Pool::Outputs`]); a sequence without residues has no outputs.
+    fn residue_averaged_outputs<'a>(
+        &self,
+        model: &ReprogrammedModel,
+        sequences: impl IntoIterator<Item = Option<&'a str>>,
+        policy: InvalidResidue,
+    ) -> Result<Predictions> {
         let width = self.manifest.outputs();
-        let mut values = self.head.forward(&embeddings.values);
-        for (row, valid) in values.chunks_exact_mut(width).zip(&embeddings.valid) {
+        let residues = model.residue_outputs(sequences, policy, width, &|states: &[f32]| self.head.forward(states))?;
+        let mut values = vec![0f32; residues.rows.len() * width];
+        let mut valid = Vec::with_capacity(residues.rows.len());
+        for (mean, row) in values.chunks_exact_mut(width).zip(&residues.rows) {
+            let row = row.as_deref().filter(|r| !r.is_empty());
+            if let Some(row) = row {
+                for residue in row.chunks_exact(width) {
+                    mean.iter_mut().zip(residue).for_each(|(m, v)| *m += v);
+                }
+                let count = (row.len() / width) as f32;
+                mean.iter_mut().for_each(|m| *m /= count);
+            }
+            valid.push(row.is_some());
+        }
+        Ok(self.finish(values, valid))
+    }
+
+    /// Raw outputs of the mapping (`rows × width`) as predictions: class probabilities
+    /// (softmax), or the regression value in label units; zeros where a row is not `valid`.
+    fn finish(&self, mut values: Vec<f32>, valid: Vec<bool>) -> Predictions {
+        let width = self.manifest.outputs();
+        for (row, valid) in values.chunks_exact_mut(width).zip(&valid) {
             if !valid {
                 row.fill(0.0);
             } else if self.manifest.kind == Kind::Regression {
@@ -337,11 +374,7 @@ impl Predictor {
                 head::softmax(row);
             }
         }
-        Predictions {
-            width,
-            values,
-            valid: embeddings.valid.clone(),
-        }
+        Predictions { width, values, valid }
     }
 
     /// Predictions for `sequences` by the base model `base`: each member's with its Θ, averaged
@@ -381,6 +414,9 @@ impl Predictor {
         sequences: impl IntoIterator<Item = Option<&'a str>>,
         policy: InvalidResidue,
     ) -> Result<Predictions> {
+        if self.pools_outputs() {
+            return self.residue_averaged_outputs(model, sequences, policy);
+        }
         Ok(self.outputs(&model.embed(sequences, policy)?))
     }
 

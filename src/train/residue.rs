@@ -1,5 +1,9 @@
 //! Per-residue training: the output mapping reads the last hidden state of every labelled
-//! residue (not a pooled vector), and its gradient flows back to exactly those tokens.
+//! residue (not a pooled vector), and its gradient flows back to exactly those tokens. Also the
+//! residues of whole-protein inputs whose outputs are averaged ([`crate::predictor::Pool::Outputs`]).
+
+use super::data::LabelledRows;
+use super::error::{Result, TrainError};
 
 /// The class of a residue without a label ([`crate::predictor::UNLABELLED`]): not trained on.
 pub(super) const NO_CLASS: u8 = u8::MAX;
@@ -45,12 +49,99 @@ impl LabelledStates {
     /// `∂loss/∂hidden` (`len` values, zeros for tokens without a label) from the gradient of the
     /// gathered states (`labelled × d`).
     pub fn scatter(&self, d_states: &[f32], len: usize) -> Vec<f32> {
-        let d = self.dim;
-        let mut d_hidden = vec![0f32; len];
-        for (&row, g) in self.positions.iter().zip(d_states.chunks_exact(d)) {
-            d_hidden[row * d..(row + 1) * d].copy_from_slice(g);
+        scatter(&self.positions, d_states, self.dim, len)
+    }
+}
+
+/// Every residue of whole-protein inputs, for an output mapping whose outputs are averaged over
+/// each input's residues ([`crate::predictor::Pool::Outputs`]).
+pub(super) struct ResidueStates {
+    /// `residues × d` features, the inputs' residues end to end.
+    pub states: Vec<f32>,
+    /// Residues per input.
+    counts: Vec<usize>,
+    /// Each residue's token row in the packed features.
+    positions: Vec<usize>,
+    dim: usize,
+}
+
+impl ResidueStates {
+    /// The residues (no `[CLS]`, `[SEP]`) of inputs packed end to end in `features` (`[tokens,
+    /// d]`, each input `[CLS] residues [SEP]` of `lengths` tokens).
+    pub fn gather(features: &[f32], lengths: &[usize], dim: usize) -> Self {
+        let residues: usize = lengths.iter().map(|n| n.saturating_sub(2)).sum();
+        let mut out = Self {
+            states: Vec::with_capacity(residues * dim),
+            counts: Vec::with_capacity(lengths.len()),
+            positions: Vec::with_capacity(residues),
+            dim,
+        };
+        let mut start = 0;
+        for &n in lengths {
+            let rows = start + 1..start + n.saturating_sub(1).max(1);
+            out.states
+                .extend_from_slice(&features[rows.start * dim..rows.end * dim]);
+            out.counts.push(rows.len());
+            out.positions.extend(rows);
+            start += n;
         }
-        d_hidden
+        out
+    }
+
+    /// Each input's mean of its residues' `outputs` (`residues × width`); zeros for an input
+    /// without residues (training refuses those, see [`check_every_row_has_residues`]).
+    pub fn mean(&self, outputs: &[f32], width: usize) -> Vec<f32> {
+        let mut means = vec![0f32; self.counts.len() * width];
+        let mut rows = outputs.chunks_exact(width);
+        for (mean, &count) in means.chunks_exact_mut(width).zip(&self.counts) {
+            for row in rows.by_ref().take(count) {
+                mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+            }
+            mean.iter_mut().for_each(|m| *m /= count.max(1) as f32);
+        }
+        means
+    }
+
+    /// `∂loss/∂outputs` of every residue from `∂loss/∂means` (`inputs × width`): each input's
+    /// gradient shared evenly by its residues.
+    pub fn spread(&self, d_means: &[f32], width: usize) -> Vec<f32> {
+        let mut d_outputs = Vec::with_capacity(self.positions.len() * width);
+        for (g, &count) in d_means.chunks_exact(width).zip(&self.counts) {
+            for _ in 0..count {
+                d_outputs.extend(g.iter().map(|v| v / count as f32));
+            }
+        }
+        d_outputs
+    }
+
+    /// `∂loss/∂features` (`len` values, zeros at `[CLS]` and `[SEP]`) from the gradient of the
+    /// gathered states.
+    pub fn scatter(&self, d_states: &[f32], len: usize) -> Vec<f32> {
+        scatter(&self.positions, d_states, self.dim, len)
+    }
+}
+
+/// `len` gradient values, zeros but at the token rows `positions`, which get the rows of
+/// `d_states` (`positions.len() × d`) in order.
+fn scatter(positions: &[usize], d_states: &[f32], d: usize, len: usize) -> Vec<f32> {
+    let mut d_features = vec![0f32; len];
+    for (&row, g) in positions.iter().zip(d_states.chunks_exact(d)) {
+        d_features[row * d..(row + 1) * d].copy_from_slice(g);
+    }
+    d_features
+}
+
+/// An error naming the first row of `rows` without residues: outputs averaged over residues
+/// need at least one.
+pub(super) fn check_every_row_has_residues(rows: &LabelledRows) -> Result<()> {
+    match rows.sequences.iter().position(|s| s.trim_end_matches('*').is_empty()) {
+        None => Ok(()),
+        Some(i) => Err(TrainError::Record {
+            source_name: rows.source.clone(),
+            record: i + 1,
+            id: rows.id(i),
+            message: "the sequence is empty; --pool outputs averages over residues and needs one".into(),
+        }),
     }
 }
 
@@ -71,5 +162,37 @@ mod tests {
         expected[2..4].copy_from_slice(&[0.5, 0.5]);
         expected[10..12].copy_from_slice(&[-1.0, -1.0]);
         assert_eq!(d_hidden, expected);
+    }
+
+    #[test]
+    fn residue_outputs_are_averaged_per_input_and_their_gradient_shared_by_its_residues() {
+        // two inputs, d = 1: [CLS] a b c [SEP] and [CLS] d [SEP]
+        let features = [9.0, 1.0, 2.0, 6.0, 9.0, 9.0, 4.0, 9.0];
+        let residues = ResidueStates::gather(&features, &[5, 3], 1);
+        assert_eq!(residues.states, [1.0, 2.0, 6.0, 4.0]);
+        // the outputs (width 1) are the states themselves: the means are 3 and 4
+        assert_eq!(residues.mean(&residues.states, 1), [3.0, 4.0]);
+        let d_outputs = residues.spread(&[3.0, 1.0], 1);
+        assert_eq!(d_outputs, [1.0, 1.0, 1.0, 1.0]);
+        let d_features = residues.scatter(&[0.5, 0.25, 0.125, 2.0], features.len());
+        assert_eq!(d_features, [0.0, 0.5, 0.25, 0.125, 0.0, 0.0, 2.0, 0.0]);
+    }
+
+    #[test]
+    fn an_empty_sequence_is_named_when_outputs_are_averaged_over_residues() {
+        let rows = |sequences: &[&str]| LabelledRows {
+            source: "fl.csv".into(),
+            ids: Some(sequences.iter().enumerate().map(|(i, _)| format!("v{i}")).collect()),
+            sequences: sequences.iter().map(|s| s.to_string()).collect(),
+            labels: vec!["1".into(); sequences.len()],
+        };
+        assert!(check_every_row_has_residues(&rows(&["MK", "A*"])).is_ok());
+        let error = check_every_row_has_residues(&rows(&["MK", "*"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("fl.csv: record 2 (id v1)") && error.contains("empty"),
+            "{error}"
+        );
     }
 }

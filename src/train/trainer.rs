@@ -28,7 +28,8 @@ use super::rng::{Rng, Stream};
 use super::task::{Example, Task, examples, task_of};
 use crate::model::{InputTable, NUM_RESIDUES, PackedEncoder, Readout, ReprogrammedModel, Theta, input_ids};
 use crate::predictor::{
-    BaseModel, Head, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, Predictor, Sparsity, TrainingData, TrainingLog,
+    BaseModel, Head, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, Pool, Predictor, Sparsity, TrainingData,
+    TrainingLog,
 };
 
 /// What to train.
@@ -231,6 +232,11 @@ impl<'a> Trainer<'a> {
             });
         }
         let kind = spec.kind.unwrap_or_else(|| super::data::infer_kind_of(&data.train));
+        if hyper.pool == Pool::Outputs && kind == Kind::Residue {
+            return Err(TrainError::Settings(
+                "--pool outputs is for whole-protein tasks; a per-residue predictor already maps each residue".into(),
+            ));
+        }
         let splits = split(data, spec, kind)?;
         // every residue of every file is checked before the labels are
         for rows in [Some(&data.train), data.valid.as_ref(), data.test.as_ref()]
@@ -238,6 +244,9 @@ impl<'a> Trainer<'a> {
             .flatten()
         {
             examples(rows, None)?;
+            if hyper.pool == Pool::Outputs {
+                residue::check_every_row_has_residues(rows)?;
+            }
         }
         let task = task_of(kind, &splits.train, spec.positive.as_deref())?;
         let train_set = training_examples(data, &splits, &task)?;
@@ -424,6 +433,17 @@ impl<'a> Trainer<'a> {
             let (loss, d_logits) = objective(Kind::Multiclass, &logits, &labelled.targets, head.outputs());
             let grads = head.backward(&labelled.states, &d_logits);
             let d_features = labelled.scatter(&grads.pooled, tape.features().len());
+            (loss, grads.parameters, tape.backward_features(d_features, table.rows()))
+        } else if hyper.pool == Pool::Outputs {
+            // the output mapping reads every residue's features; its outputs are averaged
+            let targets: Vec<f32> = windows.iter().map(|(example, _)| example.target).collect();
+            let residues = residue::ResidueStates::gather(tape.features(), tape.lengths(), tape.width());
+            let outputs = head.forward(&residues.states);
+            let logits = residues.mean(&outputs, head.outputs());
+            let (loss, d_logits) = objective(self.kind, &logits, &targets, head.outputs());
+            let d_outputs = residues.spread(&d_logits, head.outputs());
+            let grads = head.backward(&residues.states, &d_outputs);
+            let d_features = residues.scatter(&grads.pooled, tape.features().len());
             (loss, grads.parameters, tape.backward_features(d_features, table.rows()))
         } else {
             let targets: Vec<f32> = windows.iter().map(|(example, _)| example.target).collect();

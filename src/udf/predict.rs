@@ -256,10 +256,15 @@ fn averaged_predictions(
     array: &ArrayRef,
     policy: crate::model::InvalidResidue,
 ) -> Result<Predictions> {
-    let mut parts = predictor
-        .members()
-        .zip(models)
-        .map(|(member, model)| Ok(member.outputs(&*model.embed(array, policy)?)));
+    let mut parts = predictor.members().zip(models).map(|(member, model)| {
+        if member.pools_outputs() {
+            // the mapping reads each residue: no shared pooled embeddings to reuse
+            let values = sequences(array)?;
+            return run_on_compute_pool(|| member.predict(model.model(), values.iter().copied(), policy))
+                .map_err(|e| DataFusionError::External(Box::new(e)));
+        }
+        Ok(member.outputs(&*model.embed(array, policy)?))
+    });
     let first = parts
         .next()
         .ok_or_else(|| DataFusionError::Internal("a predictor without members".into()))??;

@@ -89,6 +89,42 @@ fn training_without_holdout_on_a_cosine_schedule_with_averaging_learns_is_determ
     });
 }
 
+#[test]
+fn training_with_outputs_averaged_over_residues_learns_is_deterministic_and_resumable() {
+    learns_deterministically_sparsely_and_resumably(|hyper| {
+        hyper.head_hidden = 8;
+        hyper.pool = crate::predictor::Pool::Outputs;
+    });
+}
+
+#[test]
+fn outputs_averaged_over_residues_are_refused_for_per_residue_tasks_and_empty_sequences() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let out = tempfile::tempdir().unwrap();
+    let mut spec = spec(out.path());
+    spec.hyper.pool = crate::predictor::Pool::Outputs;
+    let mut train_rows = rows(10, 1);
+    train_rows.sequences[4] = String::new();
+    let data = Datasets {
+        train: train_rows,
+        valid: None,
+        test: None,
+    };
+    let error = train(&model, &data, &spec, &mut |_| {}, &AtomicBool::new(false))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("record 5") && error.contains("empty"), "{error}");
+    spec.kind = Some(Kind::Residue);
+    let error = train(&model, &data, &spec, &mut |_| {}, &AtomicBool::new(false))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("--pool outputs") && error.contains("per-residue"),
+        "{error}"
+    );
+}
+
 fn learns_deterministically_sparsely_and_resumably(settings: impl Fn(&mut HyperParameters)) {
     let spec = |out: &Path| {
         let mut spec = spec(out);
@@ -131,6 +167,7 @@ fn learns_deterministically_sparsely_and_resumably(settings: impl Fn(&mut HyperP
     assert!(first.theta != Theta::one_hot(model.english_tokens()), "Θ moved");
     assert_eq!(first.head.hidden_units(), head_hidden);
     assert_eq!(m.hyper_parameters.readout_layers, readout);
+    assert_eq!(m.hyper_parameters.pool, hyper.pool);
     assert_eq!(first.head.dim(), readout.len().max(1) * model.dim());
     assert_eq!(epochs.iter().filter(|p| matches!(p, Progress::Epoch { .. })).count(), 4);
     // what was saved loads back as the same predictor, with no checkpoint left behind
