@@ -559,7 +559,7 @@ fn an_ensemble_trains_on_the_real_model_and_sql_averages_its_members() {
 }
 
 #[test]
-fn outputs_averaged_over_residues_train_on_the_real_model_and_sql_and_eval_use_them() {
+fn pooled_outputs_and_standardised_inputs_train_on_the_real_model_and_sql_and_eval_use_them() {
     let dir = tempfile::tempdir().expect("temp dir");
     let udfs = dir.path().join("udfs");
     let out = udfs.join("tiny_pool");
@@ -567,7 +567,8 @@ fn outputs_averaged_over_residues_train_on_the_real_model_and_sql_and_eval_use_t
     let trained = r2dl(&[
         "train", "--name", "tiny_pool", "--train", arg(&labelled("toxicity_train.csv")),
         "--test", arg(&labelled("toxicity_test.csv")), "--limit", "48", "--epochs", "1",
-        "--batch-size", "16", "--head-hidden", "8", "--pool", "outputs", "--out", arg(&out),
+        "--batch-size", "16", "--head-hidden", "8", "--pool", "outputs", "--standardise",
+        "--out", arg(&out),
     ]);
     let stderr = String::from_utf8(trained.stderr).expect("UTF-8");
     assert!(trained.status.success(), "{stderr}");
@@ -575,6 +576,7 @@ fn outputs_averaged_over_residues_train_on_the_real_model_and_sql_and_eval_use_t
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("manifest")).expect("JSON");
     assert_eq!(manifest["hyper_parameters"]["pool"], "outputs");
+    assert_eq!(manifest["hyper_parameters"]["standardise"], true);
 
     // SQL serves the residue-averaged outputs: the same weights read as mean-pooled features
     // (the manifest without the setting) predict otherwise
@@ -589,7 +591,37 @@ fn outputs_averaged_over_residues_train_on_the_real_model_and_sql_and_eval_use_t
     // eval measures what training measured on the test file
     eval_matches_the_manifest_test_auroc(&out, &manifest);
     let info = ok(&["info", "--udfs", arg(&udfs)]);
-    assert!(info.contains("outputs averaged over residues"), "{info}");
+    assert!(
+        info.contains("outputs averaged over residues, inputs standardised"),
+        "{info}"
+    );
+
+    // the same weights with the outputs summed: a sequence of L residues has L times the mean
+    // logits, so P(sum) = sigmoid(L · logit(P(mean)))
+    let mut summed = manifest.clone();
+    summed["hyper_parameters"]["pool"] = "sum".into();
+    std::fs::write(&path, summed.to_string()).expect("write");
+    let info = ok(&["info", "--udfs", arg(&udfs)]);
+    assert!(info.contains("outputs summed over residues"), "{info}");
+    let residues: Vec<f64> = ok(&[
+        "sql",
+        "--udfs",
+        arg(&udfs),
+        "SELECT length(rtrim(sequence, '*')) FROM 'sample_data/sample.fasta' ORDER BY id",
+    ])
+    .lines()
+    .skip(1)
+    .map(|v| v.parse().expect("a length"))
+    .collect();
+    let pooled_sums = column();
+    assert_eq!(residues.len(), pooled_sums.len());
+    for ((mean, sum), length) in pooled_outputs.iter().zip(&pooled_sums).zip(&residues) {
+        let expected = 1.0 / (1.0 + (-length * (mean / (1.0 - mean)).ln()).exp());
+        assert!(
+            (sum - expected).abs() < 1e-3,
+            "{sum} vs {expected} (mean {mean}, L {length})"
+        );
+    }
 
     let mut features = manifest.clone();
     features["hyper_parameters"]

@@ -113,8 +113,13 @@ fn print_predictor(out: &mut Printer, entry: &CatalogEntry) {
     if !readout.is_last() {
         mapping.push_str(&format!(" on layers {readout}"));
     }
-    if m.hyper_parameters.pool == Pool::Outputs {
-        mapping.push_str(", outputs averaged over residues");
+    match m.hyper_parameters.pool {
+        Pool::Features => {}
+        Pool::Outputs => mapping.push_str(", outputs averaged over residues"),
+        Pool::Sum => mapping.push_str(", outputs summed over residues"),
+    }
+    if m.hyper_parameters.standardise {
+        mapping.push_str(", inputs standardised");
     }
     if !m.members.is_empty() {
         mapping.push_str(&format!(", an ensemble of {} members", m.members.len() + 1));

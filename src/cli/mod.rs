@@ -174,9 +174,16 @@ pub struct TrainArgs {
     readout: Vec<usize>,
     /// Whole-protein tasks: average the residues' `features` (R2DL's mean pooling), then map
     /// them to the outputs; or map each residue's features and average the `outputs` (an
-    /// additive model over residues, for labels that single substitutions move) [default: features].
+    /// additive model over residues, for labels that single substitutions move), or `sum` them
+    /// (each substitution moves the output by its own term, not divided by the length)
+    /// [default: features].
     #[arg(long, value_name = "POOL")]
     pool: Option<r2dl::predictor::Pool>,
+    /// Standardise what the output mapping reads: each feature less its mean over the training
+    /// rows, divided by its standard deviation (measured once, with the initial Θ, on up to
+    /// 1,024 rows), for features that differ little between inputs (variants of one protein).
+    #[arg(long)]
+    standardise: bool,
     /// Train N members on the same rows with seeds SEED … SEED + N − 1 into one predictor
     /// whose outputs are their average (member i in `members/<i>` of the folder); each member
     /// runs its own encoder pass, so predicting takes N times as long [default: 1].

@@ -102,6 +102,7 @@ fn train_spec(args: &TrainArgs) -> TrainSpec {
         schedule: args.schedule.unwrap_or(defaults.schedule),
         average_last: args.average_last.unwrap_or(defaults.average_last),
         pool: args.pool.unwrap_or(defaults.pool),
+        standardise: args.standardise,
         ..defaults
     };
     TrainSpec {

@@ -1,6 +1,6 @@
 //! The output mapping: from the pooled vector to the task's outputs (class logits or one
 //! standardised regression value), either one linear layer or a hidden ReLU layer and a linear
-//! layer.
+//! layer, optionally after a fixed standardisation of its inputs.
 
 use crate::model::{View, matmul};
 
@@ -69,9 +69,88 @@ impl Dense {
     }
 }
 
+/// A fixed affine map of the output mapping's inputs, `(x − shift) · scale` per feature: the
+/// training rows' mean and inverse standard deviation, measured once before training and not
+/// trained. Features that differ little between inputs (a substitution moves the mean of 237
+/// residues' states by a thousandth of their size) then reach the mapping at unit scale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputScaling {
+    /// Subtracted from each feature.
+    pub shift: Vec<f32>,
+    /// Multiplies each shifted feature.
+    pub scale: Vec<f32>,
+}
+
+/// Running sums of each feature and its square over rows, for an [`InputScaling`].
+#[derive(Debug, Clone, Default)]
+pub struct FeatureMoments {
+    sum: Vec<f64>,
+    squares: Vec<f64>,
+    rows: usize,
+}
+
+impl FeatureMoments {
+    /// Adds `rows` (`n × dim`).
+    pub fn add(&mut self, rows: &[f32], dim: usize) {
+        if self.sum.len() != dim {
+            (self.sum, self.squares, self.rows) = (vec![0.0; dim], vec![0.0; dim], 0);
+        }
+        for row in rows.chunks_exact(dim) {
+            for ((s, q), &v) in self.sum.iter_mut().zip(&mut self.squares).zip(row) {
+                *s += f64::from(v);
+                *q += f64::from(v) * f64::from(v);
+            }
+            self.rows += 1;
+        }
+    }
+
+    /// The mean and inverse standard deviation of each feature; a feature that does not vary
+    /// keeps scale 1.
+    pub fn scaling(&self) -> InputScaling {
+        let n = self.rows.max(1) as f64;
+        let shift: Vec<f64> = self.sum.iter().map(|s| s / n).collect();
+        let scale = self
+            .squares
+            .iter()
+            .zip(&shift)
+            .map(|(q, m)| {
+                let std = (q / n - m * m).max(0.0).sqrt();
+                if std > 1e-9 { (1.0 / std) as f32 } else { 1.0 }
+            })
+            .collect();
+        InputScaling {
+            shift: shift.into_iter().map(|m| m as f32).collect(),
+            scale,
+        }
+    }
+}
+
+impl InputScaling {
+    /// The mean and inverse standard deviation of each of the `dim` features of `rows`
+    /// (`n × dim`); see [`FeatureMoments::scaling`].
+    pub fn measure(rows: &[f32], dim: usize) -> Self {
+        let mut moments = FeatureMoments::default();
+        moments.add(rows, dim);
+        moments.scaling()
+    }
+
+    /// `(x − shift) · scale` for rows of `x`.
+    fn apply(&self, x: &[f32]) -> Vec<f32> {
+        let mut out = x.to_vec();
+        for row in out.chunks_exact_mut(self.shift.len()) {
+            for ((v, m), s) in row.iter_mut().zip(&self.shift).zip(&self.scale) {
+                *v = (*v - m) * s;
+            }
+        }
+        out
+    }
+}
+
 /// The output mapping: an optional hidden ReLU layer, then a linear layer to the outputs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Head {
+    /// The fixed standardisation of the inputs, when the mapping has one.
+    pub input: Option<InputScaling>,
     /// The hidden layer, `[hidden, d]`, when the mapping has one.
     pub hidden: Option<Dense>,
     /// The layer giving the outputs.
@@ -92,6 +171,7 @@ impl Head {
     /// A linear mapping of zeros (the training start: every class equally likely).
     pub fn zeros(outputs: usize, dim: usize) -> Self {
         Self {
+            input: None,
             hidden: None,
             output: Dense::zeros(outputs, dim),
         }
@@ -111,6 +191,7 @@ impl Head {
             .iter_mut()
             .for_each(|w| *w = (2.0 * uniform() - 1.0) * bound);
         Self {
+            input: None,
             hidden: Some(layer),
             output: Dense::zeros(outputs, hidden),
         }
@@ -133,9 +214,11 @@ impl Head {
 
     /// `rows × outputs` values for `rows × d` pooled vectors.
     pub fn forward(&self, pooled: &[f32]) -> Vec<f32> {
+        let scaled = self.input.as_ref().map(|input| input.apply(pooled));
+        let x = scaled.as_deref().unwrap_or(pooled);
         match &self.hidden {
-            Some(hidden) => self.output.forward(&relu(hidden.forward(pooled))),
-            None => self.output.forward(pooled),
+            Some(hidden) => self.output.forward(&relu(hidden.forward(x))),
+            None => self.output.forward(x),
         }
     }
 
@@ -167,6 +250,18 @@ impl Head {
 
     /// The gradients of every parameter and of the pooled inputs, given `∂loss/∂outputs`.
     pub fn backward(&self, pooled: &[f32], d_outputs: &[f32]) -> HeadGradients {
+        let Some(input) = &self.input else {
+            return self.backward_scaled(pooled, d_outputs);
+        };
+        let mut grads = self.backward_scaled(&input.apply(pooled), d_outputs);
+        for row in grads.pooled.chunks_exact_mut(input.scale.len()) {
+            row.iter_mut().zip(&input.scale).for_each(|(g, s)| *g *= s);
+        }
+        grads
+    }
+
+    /// [`Self::backward`] from the inputs after the standardisation.
+    fn backward_scaled(&self, pooled: &[f32], d_outputs: &[f32]) -> HeadGradients {
         match &self.hidden {
             None => {
                 let (d_weight, d_bias, d_pooled) = self.output.backward(pooled, d_outputs);
@@ -233,8 +328,14 @@ mod tests {
         let mut values = stream();
         let pooled: Vec<f32> = (0..rows * dim).map(|_| values() * 2.0 - 1.0).collect();
         let c: Vec<f32> = (0..rows * outputs).map(|_| values() - 0.5).collect();
-        for hidden in [0, 6] {
+        for (hidden, scaled) in [(0, false), (6, false), (0, true), (6, true)] {
             let mut head = Head::with_hidden(outputs, dim, hidden, stream());
+            if scaled {
+                head.input = Some(InputScaling {
+                    shift: (0..dim).map(|_| values() - 0.5).collect(),
+                    scale: (0..dim).map(|_| 0.5 + 1.5 * values()).collect(),
+                });
+            }
             // non-zero output weights and biases, so every gradient is non-zero
             for p in head.parameters_mut() {
                 p.iter_mut().for_each(|v| *v += values() - 0.5);
@@ -251,7 +352,7 @@ mod tests {
                     let numeric = (loss(&plus, &pooled, &c) - loss(&minus, &pooled, &c)) / (2.0 * f64::from(eps));
                     assert!(
                         (numeric - f64::from(analytic)).abs() < 1e-3,
-                        "hidden {hidden}, parameter {index}[{j}]: {analytic} vs {numeric}"
+                        "hidden {hidden}, scaled {scaled}, parameter {index}[{j}]: {analytic} vs {numeric}"
                     );
                 }
             }
@@ -261,10 +362,30 @@ mod tests {
                 let mut minus = pooled.clone();
                 minus[j] -= eps;
                 let numeric = (loss(&head, &plus, &c) - loss(&head, &minus, &c)) / (2.0 * f64::from(eps));
-                assert!((numeric - f64::from(analytic)).abs() < 1e-3, "pooled[{j}]");
+                assert!(
+                    (numeric - f64::from(analytic)).abs() < 1e-3,
+                    "hidden {hidden}, scaled {scaled}, pooled[{j}]"
+                );
             }
             assert!(grads.pooled.iter().any(|g| g.abs() > 1e-3));
         }
+    }
+
+    #[test]
+    fn input_scaling_brings_each_feature_to_mean_zero_and_unit_spread() {
+        // feature 0: 1.000, 1.002, 0.998 (mean 1, tiny spread); feature 1 constant
+        let rows = [1.0, 7.0, 1.002, 7.0, 0.998, 7.0];
+        let scaling = InputScaling::measure(&rows, 2);
+        assert!((scaling.shift[0] - 1.0).abs() < 1e-6 && scaling.shift[1] == 7.0);
+        assert_eq!(scaling.scale[1], 1.0, "a constant feature keeps its scale");
+        let scaled = scaling.apply(&rows);
+        let feature: Vec<f32> = scaled.iter().step_by(2).copied().collect();
+        let spread = (feature.iter().map(|v| v * v).sum::<f32>() / 3.0).sqrt();
+        assert!(
+            (spread - 1.0).abs() < 1e-3 && feature[1] > 1.0 && feature[2] < -1.0,
+            "{feature:?}"
+        );
+        assert!(scaled.iter().skip(1).step_by(2).all(|v| *v == 0.0));
     }
 
     #[test]

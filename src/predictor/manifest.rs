@@ -145,10 +145,20 @@ pub struct HyperParameters {
     /// out of the manifest): no averaging.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub average_last: f64,
-    /// Where a whole-protein predictor averages over the residues: before the output mapping
-    /// (its features, R2DL's mean pooling; left out of the manifest) or after it (its outputs).
+    /// Where a whole-protein predictor combines the residues: before the output mapping (its
+    /// features, R2DL's mean pooling; left out of the manifest) or after it (the mean or the sum
+    /// of its outputs).
     #[serde(default, skip_serializing_if = "Pool::is_features")]
     pub pool: Pool,
+    /// Whether the output mapping standardises its inputs by the training rows' mean and
+    /// standard deviation of each feature, measured once before training (left out of the
+    /// manifest when not).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub standardise: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 fn is_zero(value: &f64) -> bool {
@@ -196,7 +206,7 @@ impl std::str::FromStr for Schedule {
     }
 }
 
-/// Where a whole-protein predictor averages over a sequence's residues.
+/// How a whole-protein predictor combines a sequence's residues.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Pool {
@@ -208,23 +218,53 @@ pub enum Pool {
     /// sees each residue's own state (a substitution moves one residue's features a lot and the
     /// mean of 200 residues' features very little). No output for a sequence without residues.
     Outputs,
+    /// As [`Pool::Outputs`], but the residues' outputs are summed: a substitution moves the
+    /// output by its own term, not by that term divided by the sequence's length.
+    Sum,
 }
 
 impl Pool {
     fn is_features(&self) -> bool {
         *self == Pool::Features
     }
+
+    /// Whether the output mapping reads each residue ([`Pool::Outputs`], [`Pool::Sum`]).
+    pub fn reads_residues(self) -> bool {
+        self != Pool::Features
+    }
+
+    /// Adds the rows of `residues` (each residue's outputs, `count × width`) into `pooled`
+    /// (`width` values, zeros on entry) and, for [`Pool::Outputs`], divides by their count.
+    pub fn combine(self, residues: &[f32], pooled: &mut [f32]) {
+        let width = pooled.len();
+        for residue in residues.chunks_exact(width) {
+            pooled.iter_mut().zip(residue).for_each(|(p, v)| *p += v);
+        }
+        let count = residues.len() / width.max(1);
+        if self == Pool::Outputs && count > 0 {
+            pooled.iter_mut().for_each(|p| *p /= count as f32);
+        }
+    }
+
+    /// The share of a pooled output's gradient that each of `count` residues gets.
+    pub fn residue_share(self, count: usize) -> f32 {
+        match self {
+            Pool::Outputs => 1.0 / count.max(1) as f32,
+            _ => 1.0,
+        }
+    }
 }
 
 impl std::str::FromStr for Pool {
     type Err = String;
 
-    /// `features` or `outputs`, any case.
+    /// `features`, `outputs` or `sum`, any case.
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         match name.to_ascii_lowercase().as_str() {
             "features" => Ok(Pool::Features),
             "outputs" => Ok(Pool::Outputs),
-            _ => Err(format!("'{name}' is not a pooling; use features or outputs")),
+            "sum" => Ok(Pool::Sum),
+            _ => Err(format!("'{name}' is not a pooling; use features, outputs or sum")),
         }
     }
 }
@@ -256,6 +296,7 @@ impl Default for HyperParameters {
             schedule: Schedule::Constant,
             average_last: 0.0,
             pool: Pool::Features,
+            standardise: false,
         }
     }
 }

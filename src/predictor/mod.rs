@@ -15,7 +15,7 @@ use candle_core::{DType, Device, Tensor};
 
 pub use catalog::{BrokenEntry, Catalog, CatalogEntry, UDFS_DIR, catalog_dirs};
 pub use error::{BaseModelMismatch, PredictorError, Result};
-pub use head::{Dense, Head, HeadGradients, softmax};
+pub use head::{Dense, FeatureMoments, Head, HeadGradients, InputScaling, softmax};
 pub use manifest::{
     BaseModel, ENSEMBLE_FORMAT, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, Member, Pool, READABLE_FORMATS,
     Schedule, Sparsity, TrainingData, TrainingLog, UNLABELLED, is_function_name,
@@ -252,6 +252,12 @@ impl Predictor {
                 (format!("{prefix}.bias"), Tensor::new(layer.bias.as_slice(), cpu)),
             ]
         }))
+        .chain(self.head.input.iter().flat_map(|input| {
+            [
+                ("head.input.shift".to_string(), Tensor::new(input.shift.as_slice(), cpu)),
+                ("head.input.scale".to_string(), Tensor::new(input.scale.as_slice(), cpu)),
+            ]
+        }))
         .map(|(name, tensor)| tensor.map(|t| (name, t)))
         .collect::<candle_core::Result<_>>()
         .map_err(weights_error)?;
@@ -325,15 +331,15 @@ impl Predictor {
         self.finish(self.head.forward(&embeddings.values), embeddings.valid.clone())
     }
 
-    /// Whether the output mapping reads each residue and its outputs are averaged
-    /// ([`Pool::Outputs`]): then predictions come from [`Self::predict`], not from embeddings.
+    /// Whether the output mapping reads each residue and its outputs are averaged or summed
+    /// ([`Pool::reads_residues`]): then predictions come from [`Self::predict`], not from embeddings.
     pub fn pools_outputs(&self) -> bool {
-        self.manifest.hyper_parameters.pool == Pool::Outputs
+        self.manifest.hyper_parameters.pool.reads_residues()
     }
 
-    /// The output mapping applied to every residue's features, averaged over each sequence's
-    /// residues ([`Pool::Outputs`]); a sequence without residues has no outputs.
-    fn residue_averaged_outputs<'a>(
+    /// The output mapping applied to every residue's features, averaged or summed over each
+    /// sequence's residues ([`Pool::reads_residues`]); a sequence without residues has no outputs.
+    fn residue_pooled_outputs<'a>(
         &self,
         model: &ReprogrammedModel,
         sequences: impl IntoIterator<Item = Option<&'a str>>,
@@ -343,14 +349,11 @@ impl Predictor {
         let residues = model.residue_outputs(sequences, policy, width, &|states: &[f32]| self.head.forward(states))?;
         let mut values = vec![0f32; residues.rows.len() * width];
         let mut valid = Vec::with_capacity(residues.rows.len());
-        for (mean, row) in values.chunks_exact_mut(width).zip(&residues.rows) {
+        let pool = self.manifest.hyper_parameters.pool;
+        for (pooled, row) in values.chunks_exact_mut(width).zip(&residues.rows) {
             let row = row.as_deref().filter(|r| !r.is_empty());
             if let Some(row) = row {
-                for residue in row.chunks_exact(width) {
-                    mean.iter_mut().zip(residue).for_each(|(m, v)| *m += v);
-                }
-                let count = (row.len() / width) as f32;
-                mean.iter_mut().for_each(|m| *m /= count);
+                pool.combine(row, pooled);
             }
             valid.push(row.is_some());
         }
@@ -415,7 +418,7 @@ impl Predictor {
         policy: InvalidResidue,
     ) -> Result<Predictions> {
         if self.pools_outputs() {
-            return self.residue_averaged_outputs(model, sequences, policy);
+            return self.residue_pooled_outputs(model, sequences, policy);
         }
         Ok(self.outputs(&model.embed(sequences, policy)?))
     }
@@ -605,14 +608,42 @@ impl WeightsFile {
                 );
             }
             return Ok(Head {
+                input: self.input_scaling(manifest)?,
                 hidden: None,
                 output: self.dense("head", outputs, dim)?,
             });
         }
         Ok(Head {
+            input: self.input_scaling(manifest)?,
             hidden: Some(self.dense("head.hidden", units, dim)?),
             output: self.dense("head", outputs, units)?,
         })
+    }
+
+    /// The standardisation of the mapping's inputs when the manifest says it has one
+    /// (`head.input.shift`, `head.input.scale`, a value per feature).
+    fn input_scaling(&self, manifest: &Manifest) -> Result<Option<InputScaling>> {
+        let stored = self.tensors.contains_key("head.input.shift");
+        if stored != manifest.hyper_parameters.standardise {
+            return Err(self.bad(format!(
+                "{} head.input.shift but the manifest's standardise is {}",
+                if stored { "has" } else { "lacks" },
+                manifest.hyper_parameters.standardise
+            )));
+        }
+        if !stored {
+            return Ok(None);
+        }
+        let (shift, scale) = (self.f32s("head.input.shift")?, self.f32s("head.input.scale")?);
+        let dim = manifest.feature_width();
+        if shift.len() != dim || scale.len() != dim {
+            return Err(self.bad(format!(
+                "head.input.shift and head.input.scale hold {} and {} values; the manifest needs {dim}",
+                shift.len(),
+                scale.len()
+            )));
+        }
+        Ok(Some(InputScaling { shift, scale }))
     }
 }
 
@@ -826,5 +857,27 @@ mod tests {
             message.contains("'r2dl-predictor/9'") && message.contains("'r2dl-predictor/2'"),
             "{message}"
         );
+        let message = error(|m| m.hyper_parameters.standardise = true);
+        assert!(message.contains("lacks head.input.shift"), "{message}");
+
+        // a standardised mapping round-trips, and its standardisation changes the outputs
+        let mut standardised = predictor.clone();
+        standardised.head.input = Some(InputScaling {
+            shift: vec![0.01; 384],
+            scale: vec![3.0; 384],
+        });
+        standardised.manifest.hyper_parameters.standardise = true;
+        standardised.save(dir.path()).unwrap();
+        let loaded = Predictor::load(dir.path()).unwrap();
+        assert_eq!(loaded.head, standardised.head);
+        // the mapping reads (x − 0.01) · 3
+        let x: Vec<f32> = (0..384).map(|i| ((i * 5) % 11) as f32 * 0.1 - 0.5).collect();
+        let scaled: Vec<f32> = x.iter().map(|v| (v - 0.01) * 3.0).collect();
+        let outputs = loaded.head.forward(&x);
+        assert!(outputs.iter().any(|v| *v != 0.0), "{outputs:?}");
+        assert_eq!(outputs, predictor.head.forward(&scaled));
+        edit_manifest(dir.path(), |m| m.hyper_parameters.standardise = false);
+        let message = Predictor::load(dir.path()).unwrap_err().to_string();
+        assert!(message.contains("has head.input.shift"), "{message}");
     }
 }

@@ -1,9 +1,11 @@
 //! Per-residue training: the output mapping reads the last hidden state of every labelled
 //! residue (not a pooled vector), and its gradient flows back to exactly those tokens. Also the
-//! residues of whole-protein inputs whose outputs are averaged ([`crate::predictor::Pool::Outputs`]).
+//! residues of whole-protein inputs whose outputs are averaged or summed
+//! ([`crate::predictor::Pool::Outputs`], [`crate::predictor::Pool::Sum`]).
 
 use super::data::LabelledRows;
 use super::error::{Result, TrainError};
+use crate::predictor::Pool;
 
 /// The class of a residue without a label ([`crate::predictor::UNLABELLED`]): not trained on.
 pub(super) const NO_CLASS: u8 = u8::MAX;
@@ -53,8 +55,8 @@ impl LabelledStates {
     }
 }
 
-/// Every residue of whole-protein inputs, for an output mapping whose outputs are averaged over
-/// each input's residues ([`crate::predictor::Pool::Outputs`]).
+/// Every residue of whole-protein inputs, for an output mapping whose outputs are averaged or
+/// summed over each input's residues ([`Pool::reads_residues`]).
 pub(super) struct ResidueStates {
     /// `residues × d` features, the inputs' residues end to end.
     pub states: Vec<f32>,
@@ -88,27 +90,27 @@ impl ResidueStates {
         out
     }
 
-    /// Each input's mean of its residues' `outputs` (`residues × width`); zeros for an input
-    /// without residues (training refuses those, see [`check_every_row_has_residues`]).
-    pub fn mean(&self, outputs: &[f32], width: usize) -> Vec<f32> {
-        let mut means = vec![0f32; self.counts.len() * width];
-        let mut rows = outputs.chunks_exact(width);
-        for (mean, &count) in means.chunks_exact_mut(width).zip(&self.counts) {
-            for row in rows.by_ref().take(count) {
-                mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
-            }
-            mean.iter_mut().for_each(|m| *m /= count.max(1) as f32);
+    /// Each input's residues' `outputs` (`residues × width`) combined by `pool` (mean or sum);
+    /// zeros for an input without residues (training refuses those, see
+    /// [`check_every_row_has_residues`]).
+    pub fn pool(&self, outputs: &[f32], width: usize, pool: Pool) -> Vec<f32> {
+        let mut pooled = vec![0f32; self.counts.len() * width];
+        let mut start = 0;
+        for (row, &count) in pooled.chunks_exact_mut(width).zip(&self.counts) {
+            pool.combine(&outputs[start * width..(start + count) * width], row);
+            start += count;
         }
-        means
+        pooled
     }
 
-    /// `∂loss/∂outputs` of every residue from `∂loss/∂means` (`inputs × width`): each input's
-    /// gradient shared evenly by its residues.
-    pub fn spread(&self, d_means: &[f32], width: usize) -> Vec<f32> {
+    /// `∂loss/∂outputs` of every residue from `∂loss/∂pooled` (`inputs × width`): each input's
+    /// gradient goes to each of its residues, divided by their count for a mean.
+    pub fn spread(&self, d_pooled: &[f32], width: usize, pool: Pool) -> Vec<f32> {
         let mut d_outputs = Vec::with_capacity(self.positions.len() * width);
-        for (g, &count) in d_means.chunks_exact(width).zip(&self.counts) {
+        for (g, &count) in d_pooled.chunks_exact(width).zip(&self.counts) {
+            let share = pool.residue_share(count);
             for _ in 0..count {
-                d_outputs.extend(g.iter().map(|v| v / count as f32));
+                d_outputs.extend(g.iter().map(|v| v * share));
             }
         }
         d_outputs
@@ -171,9 +173,12 @@ mod tests {
         let residues = ResidueStates::gather(&features, &[5, 3], 1);
         assert_eq!(residues.states, [1.0, 2.0, 6.0, 4.0]);
         // the outputs (width 1) are the states themselves: the means are 3 and 4
-        assert_eq!(residues.mean(&residues.states, 1), [3.0, 4.0]);
-        let d_outputs = residues.spread(&[3.0, 1.0], 1);
+        assert_eq!(residues.pool(&residues.states, 1, Pool::Outputs), [3.0, 4.0]);
+        let d_outputs = residues.spread(&[3.0, 1.0], 1, Pool::Outputs);
         assert_eq!(d_outputs, [1.0, 1.0, 1.0, 1.0]);
+        // summed: 9 and 4, and each residue gets its input's whole gradient
+        assert_eq!(residues.pool(&residues.states, 1, Pool::Sum), [9.0, 4.0]);
+        assert_eq!(residues.spread(&[3.0, 1.0], 1, Pool::Sum), [3.0, 3.0, 3.0, 1.0]);
         let d_features = residues.scatter(&[0.5, 0.25, 0.125, 2.0], features.len());
         assert_eq!(d_features, [0.0, 0.5, 0.25, 0.125, 0.0, 0.0, 2.0, 0.0]);
     }

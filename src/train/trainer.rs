@@ -28,8 +28,8 @@ use super::rng::{Rng, Stream};
 use super::task::{Example, Task, examples, task_of};
 use crate::model::{InputTable, NUM_RESIDUES, PackedEncoder, Readout, ReprogrammedModel, Theta, input_ids};
 use crate::predictor::{
-    BaseModel, Head, HyperParameters, Kind, MANIFEST_FORMAT, Manifest, Pool, Predictor, Sparsity, TrainingData,
-    TrainingLog,
+    BaseModel, FeatureMoments, Head, HyperParameters, InputScaling, Kind, MANIFEST_FORMAT, Manifest, Predictor,
+    Sparsity, TrainingData, TrainingLog,
 };
 
 /// What to train.
@@ -232,9 +232,10 @@ impl<'a> Trainer<'a> {
             });
         }
         let kind = spec.kind.unwrap_or_else(|| super::data::infer_kind_of(&data.train));
-        if hyper.pool == Pool::Outputs && kind == Kind::Residue {
+        if hyper.pool.reads_residues() && kind == Kind::Residue {
             return Err(TrainError::Settings(
-                "--pool outputs is for whole-protein tasks; a per-residue predictor already maps each residue".into(),
+                "--pool outputs and sum are for whole-protein tasks; a per-residue predictor already maps each residue"
+                    .into(),
             ));
         }
         let splits = split(data, spec, kind)?;
@@ -244,7 +245,7 @@ impl<'a> Trainer<'a> {
             .flatten()
         {
             examples(rows, None)?;
-            if hyper.pool == Pool::Outputs {
+            if hyper.pool.reads_residues() {
                 residue::check_every_row_has_residues(rows)?;
             }
         }
@@ -255,6 +256,20 @@ impl<'a> Trainer<'a> {
         let run = run_fingerprint(&manifest, spec, &splits.train)?;
 
         let (dictionary, mut state) = initial_state(model, hyper, task.outputs(), readout.count() * model.dim())?;
+        if hyper.standardise && !spec.resume {
+            let table = base_table.with_residues(&state.v_t);
+            let features = MappingInputs {
+                encoder,
+                table: &table,
+                readout: &readout,
+                reads_residues: kind == Kind::Residue || hyper.pool.reads_residues(),
+                max_length: hyper.max_length.clamp(1, model.max_residues()),
+                batch_size: hyper.batch_size,
+            };
+            let scaling = features.measure(&train_set);
+            state.head.input = Some(scaling.clone());
+            state.average.head.input = Some(scaling);
+        }
         let mut info = CheckpointInfo {
             epochs_done: 0,
             steps: 0,
@@ -273,6 +288,9 @@ impl<'a> Trainer<'a> {
         };
         if spec.resume {
             (state, info, best.theta, best.head) = load_checkpoint(&spec.out, &info.run, &state)?;
+            // the standardisation was measured once, at the start; the kept predictor has it
+            state.head.input.clone_from(&best.head.input);
+            state.average.head.input.clone_from(&best.head.input);
         }
         let decays = state.head.parameters().iter().map(|&(_, _, decays)| decays).collect();
         let budget = hyper.epochs * train_set.len().div_ceil(hyper.batch_size);
@@ -434,14 +452,14 @@ impl<'a> Trainer<'a> {
             let grads = head.backward(&labelled.states, &d_logits);
             let d_features = labelled.scatter(&grads.pooled, tape.features().len());
             (loss, grads.parameters, tape.backward_features(d_features, table.rows()))
-        } else if hyper.pool == Pool::Outputs {
-            // the output mapping reads every residue's features; its outputs are averaged
+        } else if hyper.pool.reads_residues() {
+            // the output mapping reads every residue's features; its outputs are averaged or summed
             let targets: Vec<f32> = windows.iter().map(|(example, _)| example.target).collect();
             let residues = residue::ResidueStates::gather(tape.features(), tape.lengths(), tape.width());
             let outputs = head.forward(&residues.states);
-            let logits = residues.mean(&outputs, head.outputs());
+            let logits = residues.pool(&outputs, head.outputs(), hyper.pool);
             let (loss, d_logits) = objective(self.kind, &logits, &targets, head.outputs());
-            let d_outputs = residues.spread(&d_logits, head.outputs());
+            let d_outputs = residues.spread(&d_logits, head.outputs(), hyper.pool);
             let grads = head.backward(&residues.states, &d_outputs);
             let d_features = residues.scatter(&grads.pooled, tape.features().len());
             (loss, grads.parameters, tape.backward_features(d_features, table.rows()))
@@ -504,6 +522,48 @@ impl<'a> Trainer<'a> {
         best.save(&self.spec.out)?;
         remove_checkpoint(&self.spec.out)?;
         Ok(best)
+    }
+}
+
+/// Training rows the standardisation of the output mapping's inputs is measured on (`--standardise`).
+const SCALING_ROWS: usize = 1024;
+
+/// What the output mapping reads, for measuring its input standardisation.
+struct MappingInputs<'m> {
+    encoder: &'m PackedEncoder,
+    /// The input table with the initial V_T.
+    table: &'m InputTable,
+    readout: &'m Readout,
+    /// Whether the mapping reads every residue's features (per-residue tasks, pooled outputs)
+    /// rather than their mean.
+    reads_residues: bool,
+    max_length: usize,
+    batch_size: usize,
+}
+
+impl MappingInputs<'_> {
+    /// The mean and spread of each feature the output mapping reads, over up to
+    /// [`SCALING_ROWS`] training rows spread evenly over `examples` (each cut to its first
+    /// `max_length` residues).
+    fn measure(&self, examples: &[Example]) -> InputScaling {
+        let every = examples.len().div_ceil(SCALING_ROWS).max(1);
+        let chosen: Vec<&Example> = examples.iter().step_by(every).collect();
+        let mut moments = FeatureMoments::default();
+        for batch in chosen.chunks(self.batch_size.max(1)) {
+            let inputs: Vec<Vec<u32>> = batch
+                .iter()
+                .map(|example| input_ids(&example.tokens[..example.tokens.len().min(self.max_length)]).collect())
+                .collect();
+            let tape = self.encoder.record(self.table.values(), &inputs, self.readout);
+            let width = tape.width();
+            if self.reads_residues {
+                let residues = residue::ResidueStates::gather(tape.features(), tape.lengths(), width);
+                moments.add(&residues.states, width);
+            } else {
+                moments.add(tape.pooled(), width);
+            }
+        }
+        moments.scaling()
     }
 }
 

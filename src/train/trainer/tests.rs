@@ -98,6 +98,28 @@ fn training_with_outputs_averaged_over_residues_learns_is_deterministic_and_resu
 }
 
 #[test]
+fn training_with_outputs_summed_over_residues_learns_is_deterministic_and_resumable() {
+    learns_deterministically_sparsely_and_resumably(|hyper| {
+        hyper.head_hidden = 8;
+        hyper.pool = crate::predictor::Pool::Sum;
+        // a sum over residues moves the logits length-fold faster than a mean
+        hyper.lr_head /= 10.0;
+    });
+}
+
+#[test]
+fn training_with_standardised_inputs_learns_is_deterministic_and_resumable() {
+    learns_deterministically_sparsely_and_resumably(|hyper| {
+        hyper.standardise = true;
+    });
+    learns_deterministically_sparsely_and_resumably(|hyper| {
+        hyper.head_hidden = 8;
+        hyper.pool = crate::predictor::Pool::Sum;
+        hyper.standardise = true;
+    });
+}
+
+#[test]
 fn outputs_averaged_over_residues_are_refused_for_per_residue_tasks_and_empty_sequences() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path());
@@ -168,6 +190,8 @@ fn learns_deterministically_sparsely_and_resumably(settings: impl Fn(&mut HyperP
     assert_eq!(first.head.hidden_units(), head_hidden);
     assert_eq!(m.hyper_parameters.readout_layers, readout);
     assert_eq!(m.hyper_parameters.pool, hyper.pool);
+    assert_eq!(m.hyper_parameters.standardise, hyper.standardise);
+    assert_eq!(first.head.input.is_some(), hyper.standardise);
     assert_eq!(first.head.dim(), readout.len().max(1) * model.dim());
     assert_eq!(epochs.iter().filter(|p| matches!(p, Progress::Epoch { .. })).count(), 4);
     // what was saved loads back as the same predictor, with no checkpoint left behind
