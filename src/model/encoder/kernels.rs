@@ -78,7 +78,13 @@ pub(super) fn exp(x: f32) -> f32 {
         * r
         + 0.5;
     let e = p * r * r + r + 1.0;
-    let exponent = (shifted.to_bits() as i32 - MAGIC.to_bits() as i32 + 127) << 23;
+    // `n + 127` as the float's exponent bits. Wrapping arithmetic (the clamp keeps it in range):
+    // an overflow check here would stop the loops that call `exp` from vectorising in dev and
+    // test builds (BENCHMARKS.md "The dev profile's GEMMs").
+    let exponent = (shifted.to_bits() as i32)
+        .wrapping_sub(MAGIC.to_bits() as i32)
+        .wrapping_add(127)
+        << 23;
     e * f32::from_bits(exponent as u32)
 }
 
