@@ -79,8 +79,8 @@ pub(super) fn exp(x: f32) -> f32 {
         + 0.5;
     let e = p * r * r + r + 1.0;
     // `n + 127` as the float's exponent bits. Wrapping arithmetic (the clamp keeps it in range):
-    // an overflow check here would stop the loops that call `exp` from vectorising in dev and
-    // test builds (BENCHMARKS.md "The dev profile's GEMMs").
+    // an overflow check here kept the loops that call `exp` scalar in builds with overflow
+    // checks at opt-level 3 (BENCHMARKS.md "The dev profile's GEMMs").
     let exponent = (shifted.to_bits() as i32)
         .wrapping_sub(MAGIC.to_bits() as i32)
         .wrapping_add(127)
