@@ -870,3 +870,36 @@ fn every_fasta_scan_this_cpu_runs_reads_the_same_rows_and_a_bad_choice_is_an_err
         "{stderr}"
     );
 }
+
+#[test]
+fn an_output_mapping_fitted_in_closed_form_on_the_real_model_is_kept_served_and_shown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let udfs = dir.path().join("udfs");
+    let out = udfs.join("tiny_ridge");
+    #[rustfmt::skip]
+    let trained = r2dl(&[
+        "train", "--name", "tiny_ridge", "--train", arg(&labelled("toxicity_train.csv")),
+        "--test", arg(&labelled("toxicity_test.csv")), "--limit", "64", "--epochs", "0",
+        "--standardise", "--ridge-head", "--out", arg(&out),
+    ]);
+    let stderr = String::from_utf8(trained.stderr).expect("UTF-8");
+    assert!(trained.status.success(), "{stderr}");
+    assert!(stderr.contains("output mapping fitted (ridge penalty"), "{stderr}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).expect("manifest")).expect("JSON");
+    assert_eq!(manifest["hyper_parameters"]["ridge_head"], true);
+    assert_eq!(manifest["training"]["best_epoch"], 0);
+    assert_eq!(manifest["training"]["steps"], 0);
+    let penalty = manifest["training"]["ridge_penalty"].as_f64().expect("the penalty");
+    // MiniLM's features separate toxic peptides from others without a single step
+    let auroc = manifest["metrics"]["test"]["auroc"].as_f64().expect("auroc");
+    assert!(auroc > 0.6, "{manifest}");
+    eval_matches_the_manifest_test_auroc(&out, &manifest);
+    let info = ok(&["info", "--udfs", arg(&udfs)]);
+    assert!(
+        info.contains(&format!("fitted in closed form (ridge penalty {penalty:e})")),
+        "{info}"
+    );
+    // no checkpoint is left behind
+    assert!(!out.join("checkpoint.json").exists());
+}

@@ -300,3 +300,50 @@ fn residue_predictor() -> (
     });
     (Arc::clone(model), Arc::clone(predictor))
 }
+
+#[test]
+fn a_per_residue_output_mapping_fitted_in_closed_form_classifies_residues_without_epochs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = tiny_model_spec(dir.path(), 7).expect("tiny model");
+    let model = r2dl::runtime::shared_model(&spec).expect("model");
+    let out = tempfile::tempdir().expect("temp dir");
+    let train_spec = TrainSpec {
+        name: "charge_site".into(),
+        kind: None,
+        positive: None,
+        limit: None,
+        hyper: HyperParameters {
+            epochs: 0,
+            batch_size: 8,
+            k: 3,
+            ridge_head: true,
+            readout_layers: vec![0, 1],
+            ..Default::default()
+        },
+        out: out.path().to_path_buf(),
+        resume: false,
+    };
+    let data = Datasets {
+        train: residue_rows(64),
+        valid: Some(residue_rows(32)),
+        test: None,
+    };
+    let predictor = train(&model, &data, &train_spec, &mut |_| {}, &AtomicBool::new(false)).expect("fitted");
+    let m = &predictor.manifest;
+    assert_eq!(
+        (m.kind, m.training.epochs_run, m.training.best_epoch),
+        (Kind::Residue, 0, 0)
+    );
+    assert!(m.training.ridge_penalty.is_some());
+    // every labelled residue of the validation rows is scored; the classes follow the residue
+    // (the embeddings are read), so a linear fit gets most of them, with probabilities far
+    // better than uniform ones (log loss 1.10)
+    let valid = &m.metrics["valid"];
+    let labelled: usize = residue_rows(32)
+        .labels
+        .iter()
+        .map(|l| l.chars().filter(|&c| c != '-').count())
+        .sum();
+    assert_eq!(valid["residues"], labelled as f64, "{valid:?}");
+    assert!(valid["accuracy"] > 0.6 && valid["log_loss"] < 0.8, "{valid:?}");
+}

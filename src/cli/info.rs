@@ -121,6 +121,9 @@ fn print_predictor(out: &mut Printer, entry: &CatalogEntry) {
     if m.hyper_parameters.standardise {
         mapping.push_str(", inputs standardised");
     }
+    if let Some(penalty) = m.training.ridge_penalty {
+        mapping.push_str(&format!(", fitted in closed form (ridge penalty {penalty:e})"));
+    }
     if !m.members.is_empty() {
         mapping.push_str(&format!(", an ensemble of {} members", m.members.len() + 1));
     }

@@ -184,6 +184,11 @@ pub struct TrainArgs {
     /// 1,024 rows), for features that differ little between inputs (variants of one protein).
     #[arg(long)]
     standardise: bool,
+    /// Start the linear output mapping from its least-squares (ridge) fit on the frozen
+    /// features of every training row, the penalty chosen on the validation rows (regressions);
+    /// the epochs then train Θ and the mapping from there, and `--epochs 0` keeps the fit alone.
+    #[arg(long)]
+    ridge_head: bool,
     /// Train N members on the same rows with seeds SEED … SEED + N − 1 into one predictor
     /// whose outputs are their average (member i in `members/<i>` of the folder); each member
     /// runs its own encoder pass, so predicting takes N times as long [default: 1].

@@ -43,14 +43,18 @@ pub async fn run_train(args: TrainArgs) -> Result<(), CliError> {
         1 => String::new(),
         n => format!("an ensemble of {n} members, the first's "),
     };
+    // the closed-form fit, kept as it was, is "epoch 0"
+    let kept = match (m.training.best_epoch, m.training.ridge_penalty) {
+        (0, Some(penalty)) => format!("the closed-form fit (ridge penalty {penalty:e}) kept"),
+        (best, _) => format!("best epoch {best}"),
+    };
     eprintln!(
-        "trained predict_{} ({}, {} training rows, {ensemble}best epoch {} of {}, {:.1} s/epoch) → {}",
+        "trained predict_{} ({}, {} training rows, {ensemble}{kept}, {} epochs, {:.1} s in all) → {}",
         m.name,
         m.kind,
         m.training_data.train_rows,
-        m.training.best_epoch,
         m.training.epochs_run,
-        m.training.seconds / m.training.epochs_run.max(1) as f64,
+        m.training.seconds,
         spec.out.display()
     );
     for (split, metrics) in &m.metrics {
@@ -103,6 +107,7 @@ fn train_spec(args: &TrainArgs) -> TrainSpec {
         average_last: args.average_last.unwrap_or(defaults.average_last),
         pool: args.pool.unwrap_or(defaults.pool),
         standardise: args.standardise,
+        ridge_head: args.ridge_head,
         ..defaults
     };
     TrainSpec {
@@ -136,6 +141,18 @@ fn show_progress(bar: &ProgressBar, progress: Progress) {
             bar.set_message(format!("epoch {epoch} loss {loss:.4}"));
             bar.inc(1);
         }
+        Progress::HeadFitted {
+            penalty,
+            score,
+            seconds,
+        } => say(
+            bar,
+            format!(
+                "output mapping fitted (ridge penalty {penalty:e}): validation {}, loss {}, {seconds:.1} s",
+                score.metric_text(),
+                score.loss_text()
+            ),
+        ),
         Progress::Epoch {
             epoch,
             score,

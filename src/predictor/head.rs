@@ -135,7 +135,7 @@ impl InputScaling {
     }
 
     /// `(x − shift) · scale` for rows of `x`.
-    fn apply(&self, x: &[f32]) -> Vec<f32> {
+    pub fn apply(&self, x: &[f32]) -> Vec<f32> {
         let mut out = x.to_vec();
         for row in out.chunks_exact_mut(self.shift.len()) {
             for ((v, m), s) in row.iter_mut().zip(&self.shift).zip(&self.scale) {

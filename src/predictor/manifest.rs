@@ -155,6 +155,11 @@ pub struct HyperParameters {
     /// manifest when not).
     #[serde(default, skip_serializing_if = "is_false")]
     pub standardise: bool,
+    /// Whether the (linear) output mapping starts from its least-squares fit on the frozen
+    /// features of every training row, the penalty chosen on the validation rows, rather than
+    /// from zero (left out of the manifest when not).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ridge_head: bool,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -297,6 +302,7 @@ impl Default for HyperParameters {
             average_last: 0.0,
             pool: Pool::Features,
             standardise: false,
+            ridge_head: false,
         }
     }
 }
@@ -333,6 +339,10 @@ pub struct TrainingLog {
     pub steps: usize,
     /// Wall-clock seconds of the training epochs (validation included).
     pub seconds: f64,
+    /// The penalty of the least-squares fit the output mapping started from (`--ridge-head`;
+    /// left out of the manifest otherwise). A best epoch of 0 means that fit was kept as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ridge_penalty: Option<f64>,
 }
 
 /// A predictor's `manifest.json`.

@@ -61,6 +61,9 @@ pub(super) struct CheckpointInfo {
     /// Steps folded into [`State::average`].
     #[serde(default)]
     pub(super) averaged_steps: usize,
+    /// The penalty of the output mapping's least-squares start (`--ridge-head`).
+    #[serde(default)]
+    pub(super) ridge_penalty: Option<f64>,
     /// Fingerprint of the training rows and settings: a checkpoint resumes only the same run.
     pub(super) run: String,
 }

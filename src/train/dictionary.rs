@@ -3,6 +3,7 @@
 //! finds for each row the `k` English word embeddings (rows of the dictionary `V_S`) and weights
 //! that best reconstruct it; those weights are the row of Θ, and `Θ · V_S` is the new `V_T`.
 
+use super::cholesky::{self, SmallPivot};
 use crate::model::{SparseRow, Theta, View, matmul};
 
 /// The dictionary `V_S` (`[vocab, d]`, row-major) and its atom norms.
@@ -124,35 +125,9 @@ impl Dictionary {
         for i in 0..n {
             gram[i * n + i] += 1e-10 * trace.max(1e-30);
         }
-        // Cholesky: gram = L Lᵀ, L stored in the lower triangle
-        for j in 0..n {
-            let mut diagonal = gram[j * n + j];
-            for p in 0..j {
-                diagonal -= gram[j * n + p] * gram[j * n + p];
-            }
-            let diagonal = diagonal.max(1e-300).sqrt();
-            gram[j * n + j] = diagonal;
-            for i in j + 1..n {
-                let mut v = gram[i * n + j];
-                for p in 0..j {
-                    v -= gram[i * n + p] * gram[j * n + p];
-                }
-                gram[i * n + j] = v / diagonal;
-            }
-        }
-        // L y = rhs, then Lᵀ w = y
-        for i in 0..n {
-            for p in 0..i {
-                rhs[i] -= gram[i * n + p] * rhs[p];
-            }
-            rhs[i] /= gram[i * n + i];
-        }
-        for i in (0..n).rev() {
-            for p in i + 1..n {
-                rhs[i] -= gram[p * n + i] * rhs[p];
-            }
-            rhs[i] /= gram[i * n + i];
-        }
+        // clamped pivots always give a solution
+        let solved = cholesky::solve(&mut gram, n, &mut rhs, 1, SmallPivot::Clamp(1e-300));
+        debug_assert!(solved.is_some());
         rhs.into_iter().map(|w| w as f32).collect()
     }
 }

@@ -3,6 +3,7 @@
 
 mod adam;
 mod checkpoint;
+mod cholesky;
 mod data;
 mod dictionary;
 mod ensemble;
@@ -11,6 +12,7 @@ mod evaluate;
 mod novelty;
 mod objective;
 mod residue;
+mod ridge;
 mod rng;
 mod task;
 mod trainer;

@@ -24,6 +24,7 @@ use super::evaluate::{decision_threshold, evaluate};
 use super::novelty::{NOVELTY_K, homology_groups};
 use super::objective::{ValidationScore, objective};
 use super::residue;
+use super::ridge::{self, Moments};
 use super::rng::{Rng, Stream};
 use super::task::{Example, Task, examples, task_of};
 use crate::model::{InputTable, NUM_RESIDUES, PackedEncoder, Readout, ReprogrammedModel, Theta, input_ids};
@@ -88,6 +89,15 @@ pub enum Progress {
         /// Mean training loss of the epoch so far.
         loss: f64,
     },
+    /// The output mapping was fitted in closed form (`--ridge-head`), before the first epoch.
+    HeadFitted {
+        /// The penalty chosen on the validation rows.
+        penalty: f64,
+        /// The fit's validation score (with the initial Θ).
+        score: ValidationScore,
+        /// Seconds the fit and its validation took.
+        seconds: f64,
+    },
     /// An epoch finished (and was validated, unless no rows are held out).
     Epoch {
         /// 1-based epoch.
@@ -111,6 +121,9 @@ pub fn train(
     stop: &AtomicBool,
 ) -> Result<Predictor> {
     let mut trainer = Trainer::setup(model, data, spec)?;
+    if spec.hyper.ridge_head && !spec.resume {
+        trainer.fit_head(report)?;
+    }
     report(Progress::Start {
         epochs: spec.hyper.epochs,
         steps_per_epoch: trainer.train_set.len().div_ceil(spec.hyper.batch_size),
@@ -140,7 +153,8 @@ fn check_settings(hyper: &HyperParameters, dim: usize, layers: usize) -> Result<
             )))
         }
     };
-    bounded("--epochs", hyper.epochs, 1, 1_000_000)?;
+    // with a fitted output mapping, no epoch at all keeps the fit as it is
+    bounded("--epochs", hyper.epochs, usize::from(!hyper.ridge_head), 1_000_000)?;
     bounded("--batch-size", hyper.batch_size, 1, MAX_BATCH_SIZE)?;
     bounded("--k", hyper.k, 1, dim)?;
     bounded("--recode-every", hyper.recode_every, 1, usize::MAX)?;
@@ -171,6 +185,12 @@ fn check_settings(hyper: &HyperParameters, dim: usize, layers: usize) -> Result<
             hyper.average_last
         )));
     }
+    if hyper.ridge_head && (hyper.head_hidden > 0 || hyper.pool.reads_residues()) {
+        return Err(TrainError::Settings(
+            "--ridge-head fits a linear output mapping of the mean-pooled features: drop --head-hidden and --pool"
+                .into(),
+        ));
+    }
     if hyper.readout_layers.is_empty() {
         return Ok(Readout::last());
     }
@@ -196,6 +216,8 @@ struct Trainer<'a> {
     base_table: &'a InputTable,
     spec: &'a TrainSpec,
     kind: Kind,
+    /// The labels and the regression's scale.
+    task: Task,
     train_set: Vec<Example>,
     valid: LabelledRows,
     test: Option<&'a LabelledRows>,
@@ -239,6 +261,11 @@ impl<'a> Trainer<'a> {
             ));
         }
         let splits = split(data, spec, kind)?;
+        if hyper.ridge_head && splits.valid.is_empty() {
+            return Err(TrainError::Settings(
+                "--ridge-head chooses its penalty on validation rows: give --valid or a --holdout above 0".into(),
+            ));
+        }
         // every residue of every file is checked before the labels are
         for rows in [Some(&data.train), data.valid.as_ref(), data.test.as_ref()]
             .into_iter()
@@ -262,6 +289,7 @@ impl<'a> Trainer<'a> {
                 encoder,
                 table: &table,
                 readout: &readout,
+                width: readout.count() * model.dim(),
                 reads_residues: kind == Kind::Residue || hyper.pool.reads_residues(),
                 max_length: hyper.max_length.clamp(1, model.max_residues()),
                 batch_size: hyper.batch_size,
@@ -278,6 +306,7 @@ impl<'a> Trainer<'a> {
             bad_epochs: 0,
             seconds: 0.0,
             averaged_steps: 0,
+            ridge_penalty: None,
             run,
         };
         let mut best = Predictor {
@@ -301,6 +330,7 @@ impl<'a> Trainer<'a> {
             base_table,
             spec,
             kind,
+            task,
             train_set,
             valid: splits.valid,
             test: data.test.as_ref(),
@@ -320,6 +350,106 @@ impl<'a> Trainer<'a> {
                 budget - averaged.min(budget)
             },
         })
+    }
+
+    /// Replaces the output mapping by its least-squares fit on the features of every training
+    /// row (per-residue tasks: every labelled residue) under the initial Θ — the penalty chosen
+    /// on the validation rows; for classes, a fit of the one-hot labels whose scale (the softmax
+    /// temperature) is then chosen for the least validation cross-entropy — validates it as
+    /// "epoch 0", the one kept unless a later epoch beats it, and saves a checkpoint.
+    fn fit_head(&mut self, report: &mut dyn FnMut(Progress)) -> Result<()> {
+        let started = Instant::now();
+        let valid_set = examples(&self.valid, Some(&self.task))?;
+        let valid_set: Vec<&Example> = valid_set.iter().collect();
+        let train_set: Vec<&Example> = self.train_set.iter().collect();
+        let (dim, outputs) = (self.state.head.dim(), self.state.head.outputs());
+        let moments = |examples: &[&Example]| {
+            let mut moments = Moments::new(dim, outputs);
+            self.for_each_fit_row(examples, &mut |x, y| moments.add(x, &y.values(outputs)));
+            moments
+        };
+        let (mut fit, penalty) =
+            ridge::fit_choosing_penalty(&moments(&train_set), &moments(&valid_set)).ok_or_else(|| {
+                TrainError::Settings("the least-squares fit of the output mapping has no solution".into())
+            })?;
+        if self.kind != Kind::Regression {
+            let mut logits = Vec::new();
+            let mut classes = Vec::new();
+            self.for_each_fit_row(&valid_set, &mut |x, y| {
+                logits.extend(fit.forward(x));
+                classes.extend_from_slice(y.0);
+            });
+            let temperature = ridge::temperature(&logits, &classes, outputs);
+            fit.weight
+                .iter_mut()
+                .chain(&mut fit.bias)
+                .for_each(|v| *v *= temperature);
+        }
+        self.state.head.output = fit;
+        self.state.average.head.output = self.state.head.output.clone();
+        let candidate = Predictor {
+            manifest: self.manifest.clone(),
+            theta: self.best.theta.clone(),
+            head: self.state.head.clone(),
+            further_members: Vec::new(),
+        };
+        let score = ValidationScore::of(self.kind, &evaluate(&candidate, self.model, &self.valid)?);
+        self.best.head = candidate.head;
+        let info = &mut self.info;
+        (info.best_score, info.best_epoch, info.ridge_penalty) = (score, 0, Some(penalty));
+        let seconds = started.elapsed().as_secs_f64();
+        info.seconds += seconds;
+        save_checkpoint(&self.spec.out, &self.state, &self.info, &self.best)?;
+        report(Progress::HeadFitted {
+            penalty,
+            score,
+            seconds,
+        });
+        Ok(())
+    }
+
+    /// Runs the frozen encoder (initial Θ) over `examples` and gives `visit` the rows the
+    /// least-squares fit sees, as the output mapping reads them (standardised when it is): each
+    /// example's pooled features (per-residue tasks: each labelled residue's features, from its
+    /// first `max_length` residues), `rows × width`, with their targets.
+    fn for_each_fit_row(&self, examples: &[&Example], visit: &mut dyn FnMut(&[f32], FitTargets<'_>)) {
+        let table = self.base_table.with_residues(&self.state.v_t);
+        let head = &self.state.head;
+        let inputs = self.mapping_inputs(&table);
+        let width = inputs.width;
+        inputs.for_each_batch(examples, &mut |encoded, batch| {
+            let (states, targets) = match encoded {
+                Encoded::Tokens(features, lengths) => {
+                    let classes: Vec<&[u8]> = batch
+                        .iter()
+                        .map(|example| &example.classes[..example.tokens.len().min(self.max_length)])
+                        .collect();
+                    let labelled = residue::LabelledStates::gather(features, lengths, &classes, width);
+                    (labelled.states, labelled.targets)
+                }
+                Encoded::Pooled(pooled) => (pooled.to_vec(), batch.iter().map(|example| example.target).collect()),
+            };
+            let scaled = match &head.input {
+                Some(input) => input.apply(&states),
+                None => states,
+            };
+            let targets = FitTargets(&targets, self.kind != Kind::Regression);
+            visit(&scaled, targets);
+        });
+    }
+
+    /// What the output mapping reads, under the input `table`.
+    fn mapping_inputs<'t>(&'t self, table: &'t InputTable) -> MappingInputs<'t> {
+        let hyper = &self.spec.hyper;
+        MappingInputs {
+            encoder: self.encoder,
+            table,
+            readout: &self.readout,
+            width: self.readout.count() * self.model.dim(),
+            reads_residues: self.kind == Kind::Residue || hyper.pool.reads_residues(),
+            max_length: self.max_length,
+            batch_size: hyper.batch_size,
+        }
     }
 
     /// One epoch: the steps over the shuffled rows, re-coding, validation, the checkpoint.
@@ -508,6 +638,7 @@ impl<'a> Trainer<'a> {
             best_epoch: info.best_epoch,
             steps: info.steps,
             seconds: info.seconds,
+            ridge_penalty: info.ridge_penalty,
         };
         best.manifest.sparsity.nonzeros = best.theta.rows().iter().map(|r| r.indices.len()).sum();
         if !self.valid.is_empty() {
@@ -525,15 +656,44 @@ impl<'a> Trainer<'a> {
     }
 }
 
+/// The targets of rows of a least-squares fit: standardised values, or class indices (`true`).
+struct FitTargets<'t>(&'t [f32], bool);
+
+impl FitTargets<'_> {
+    /// `rows × outputs` target values: the value itself, or the class's one-hot row.
+    fn values(&self, outputs: usize) -> Vec<f32> {
+        let FitTargets(targets, classes) = *self;
+        if !classes {
+            return targets.to_vec();
+        }
+        let mut values = vec![0f32; targets.len() * outputs];
+        for (row, &class) in values.chunks_exact_mut(outputs).zip(targets) {
+            row[class as usize] = 1.0;
+        }
+        values
+    }
+}
+
 /// Training rows the standardisation of the output mapping's inputs is measured on (`--standardise`).
 const SCALING_ROWS: usize = 1024;
 
-/// What the output mapping reads, for measuring its input standardisation.
+/// A batch through the frozen encoder, as the output mapping reads it.
+enum Encoded<'e> {
+    /// Every token's features (`[tokens, width]`, the inputs end to end) and the inputs' lengths
+    /// in tokens (`[CLS] residues [SEP]`).
+    Tokens(&'e [f32], &'e [usize]),
+    /// Each input's mean-pooled features, `inputs × width`.
+    Pooled(&'e [f32]),
+}
+
+/// What the output mapping reads, for measuring its input standardisation and fitting it.
 struct MappingInputs<'m> {
     encoder: &'m PackedEncoder,
     /// The input table with the initial V_T.
     table: &'m InputTable,
     readout: &'m Readout,
+    /// Features per token or row: the readout's layers × d.
+    width: usize,
     /// Whether the mapping reads every residue's features (per-residue tasks, pooled outputs)
     /// rather than their mean.
     reads_residues: bool,
@@ -549,21 +709,35 @@ impl MappingInputs<'_> {
         let every = examples.len().div_ceil(SCALING_ROWS).max(1);
         let chosen: Vec<&Example> = examples.iter().step_by(every).collect();
         let mut moments = FeatureMoments::default();
-        for batch in chosen.chunks(self.batch_size.max(1)) {
+        let width = self.width;
+        self.for_each_batch(&chosen, &mut |encoded, _| match encoded {
+            Encoded::Tokens(features, lengths) => {
+                moments.add(&residue::ResidueStates::gather(features, lengths, width).states, width)
+            }
+            Encoded::Pooled(pooled) => moments.add(pooled, width),
+        });
+        moments.scaling()
+    }
+
+    /// Runs the frozen encoder over `examples` (each cut to its first `max_length` residues) by
+    /// its inference pass, a batch at a time, and gives `visit` what the mapping reads of each
+    /// batch, with the batch's examples.
+    fn for_each_batch(&self, examples: &[&Example], visit: &mut dyn FnMut(Encoded<'_>, &[&Example])) {
+        for batch in examples.chunks(self.batch_size.max(1)) {
             let inputs: Vec<Vec<u32>> = batch
                 .iter()
                 .map(|example| input_ids(&example.tokens[..example.tokens.len().min(self.max_length)]).collect())
                 .collect();
-            let tape = self.encoder.record(self.table.values(), &inputs, self.readout);
-            let width = tape.width();
             if self.reads_residues {
-                let residues = residue::ResidueStates::gather(tape.features(), tape.lengths(), width);
-                moments.add(&residues.states, width);
+                self.encoder
+                    .encode_then(self.table.values(), &inputs, self.readout, |features, lengths| {
+                        visit(Encoded::Tokens(features, lengths), batch)
+                    });
             } else {
-                moments.add(tape.pooled(), width);
+                let pooled = self.encoder.encode_pooled(self.table.values(), &inputs, self.readout);
+                visit(Encoded::Pooled(&pooled), batch);
             }
         }
-        moments.scaling()
     }
 }
 
@@ -721,6 +895,7 @@ fn draft_manifest(
             best_epoch: 0,
             steps: 0,
             seconds: 0.0,
+            ridge_penalty: None,
         },
         metrics: BTreeMap::new(),
         created_by: format!("r2dl {}", env!("CARGO_PKG_VERSION")),

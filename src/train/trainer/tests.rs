@@ -490,3 +490,111 @@ fn an_ensemble_trains_members_on_the_same_rows_averages_them_and_resumes() {
         .to_string();
     assert!(error.contains("--ensemble must be between 1"), "{error}");
 }
+
+#[test]
+fn a_ridge_fitted_output_mapping_learns_without_epochs_and_is_kept_unless_an_epoch_beats_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let label = |c: &[usize; 4]| {
+        let n: usize = c.iter().sum();
+        format!("{}", 10.0 + 5.0 * (c[0] + c[1]) as f64 / n as f64)
+    };
+    let data = Datasets {
+        train: synthetic_rows(96, 1, |_| b"KRDE", |_, c| label(c)),
+        valid: None,
+        test: Some(synthetic_rows(60, 2, |_| b"KRDE", |_, c| label(c))),
+    };
+    let never = AtomicBool::new(false);
+    let out = tempfile::tempdir().unwrap();
+    let mut fitted_only = spec(out.path());
+    (fitted_only.hyper.ridge_head, fitted_only.hyper.epochs) = (true, 0);
+    let mut progress = Vec::new();
+    let predictor = train(&model, &data, &fitted_only, &mut |p| progress.push(p), &never).unwrap();
+    let m = &predictor.manifest;
+    assert_eq!(
+        (m.training.epochs_run, m.training.best_epoch, m.training.steps),
+        (0, 0, 0)
+    );
+    let penalty = m.training.ridge_penalty.expect("the penalty is recorded");
+    assert!(ridge::PENALTIES.contains(&penalty));
+    let fitted_score = progress
+        .iter()
+        .find_map(|p| match p {
+            Progress::HeadFitted { score, penalty: p, .. } if *p == penalty => Some(*score),
+            _ => None,
+        })
+        .expect("the fit is reported");
+    // the fit alone, with Θ untrained, ranks the test rows and predicts in label units better
+    // than the mean label does (a mapping of zeros: R² ≤ 0)
+    let test = &m.metrics["test"];
+    assert!(
+        test["spearman"] > 0.3 && test["r2"] > 0.1 && test["rmse"] < 1.5,
+        "{test:?}"
+    );
+    assert_eq!(predictor.theta, Theta::one_hot(model.english_tokens()));
+    let reprogrammed = predictor.model(&model).unwrap();
+    let values = predictor
+        .predict(&reprogrammed, [Some("KRKRKR"), Some("DEDEDE")], InvalidResidue::Error)
+        .unwrap()
+        .values;
+    assert!(values[0] > values[1], "{values:?}");
+    // the saved predictor is the fitted one, and says so
+    let loaded = Predictor::load(out.path()).unwrap();
+    assert_eq!(loaded.head, predictor.head);
+    assert!(loaded.manifest.hyper_parameters.ridge_head);
+
+    // epochs after the fit start from it; an epoch replaces it only with a better validation score
+    let out = tempfile::tempdir().unwrap();
+    let mut then_trained = spec(out.path());
+    (then_trained.hyper.ridge_head, then_trained.hyper.epochs) = (true, 2);
+    let mut scores = Vec::new();
+    let trained = train(&model, &data, &then_trained, &mut |p| scores.push(p), &never).unwrap();
+    let best = match scores.last() {
+        Some(Progress::Epoch { best: Some(best), .. }) => *best,
+        other => panic!("{other:?}"),
+    };
+    assert!(!fitted_score.beats(&best), "{fitted_score:?} beats the kept {best:?}");
+    assert_eq!(trained.manifest.training.ridge_penalty, Some(penalty));
+
+    // what a ridge fit cannot do is refused before anything runs, naming the option
+    let refused = |edit: &dyn Fn(&mut TrainSpec), data: &Datasets| {
+        let out = tempfile::tempdir().unwrap();
+        let mut s = spec(out.path());
+        s.hyper.ridge_head = true;
+        edit(&mut s);
+        train(&model, data, &s, &mut |_| {}, &never).unwrap_err().to_string()
+    };
+    assert!(refused(&|s| s.hyper.head_hidden = 8, &data).contains("--head-hidden"));
+    assert!(refused(&|s| s.hyper.pool = crate::predictor::Pool::Sum, &data).contains("--pool"));
+    assert!(refused(&|s| s.hyper.valid_fraction = 0.0, &data).contains("validation rows"));
+    let error = refused(&|s| (s.hyper.ridge_head, s.hyper.epochs) = (false, 0), &data);
+    assert!(error.contains("--epochs must be between 1"), "{error}");
+}
+
+#[test]
+fn a_ridge_fitted_output_mapping_separates_classes_with_probabilities_that_mean_something() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let data = Datasets {
+        train: rows(120, 1),
+        valid: None,
+        test: Some(rows(60, 2)),
+    };
+    let out = tempfile::tempdir().unwrap();
+    let mut fitted = spec(out.path());
+    (fitted.hyper.ridge_head, fitted.hyper.epochs) = (true, 0);
+    let predictor = train(&model, &data, &fitted, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    let test = &predictor.manifest.metrics["test"];
+    assert!(test["auroc"] > 0.8 && test["accuracy"] > 0.75, "{test:?}");
+    // the fit of one-hot labels is scaled into logits: the probabilities are not all near ½
+    // (an unscaled fit's scores differ by about 1 at most: probabilities within 0.27 … 0.73),
+    // and their log loss beats a coin's (0.69)
+    assert!(test["log_loss"] < 0.6, "{test:?}");
+    let reprogrammed = predictor.model(&model).unwrap();
+    let p = predictor
+        .predict(&reprogrammed, [Some("KRHKRH"), Some("DESDES")], InvalidResidue::Error)
+        .unwrap()
+        .values;
+    let positive = predictor.manifest.positive_index().unwrap();
+    assert!(p[positive] > 0.8 && p[2 + positive] < 0.3, "{p:?}");
+}
