@@ -178,6 +178,14 @@ fn residue_rows(n: usize) -> LabelledRows {
     rows
 }
 
+/// The residues of `rows` with a label (not `-`).
+fn labelled_residues(rows: &LabelledRows) -> f64 {
+    rows.labels
+        .iter()
+        .map(|l| l.chars().filter(|&c| c != '-').count())
+        .sum::<usize>() as f64
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_residue_predictors_return_one_class_per_residue_in_sql() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -190,12 +198,7 @@ async fn per_residue_predictors_return_one_class_per_residue_in_sql() {
     assert_eq!(predictor.manifest.labels, ["C", "N", "P"]);
     let valid = &predictor.manifest.metrics["valid"];
     // scored on the labelled residues only: four in five
-    let labelled: usize = residue_rows(64)
-        .labels
-        .iter()
-        .map(|l| l.chars().filter(|&c| c != '-').count())
-        .sum();
-    assert_eq!(valid["residues"], labelled as f64, "{valid:?}");
+    assert_eq!(valid["residues"], labelled_residues(&residue_rows(64)), "{valid:?}");
     assert!(valid["accuracy"] > 0.8, "{valid:?}");
     assert!(
         valid.contains_key("precision_P") && valid.contains_key("recall_N"),
@@ -339,11 +342,6 @@ fn a_per_residue_output_mapping_fitted_in_closed_form_classifies_residues_withou
     // (the embeddings are read), so a linear fit gets most of them, with probabilities far
     // better than uniform ones (log loss 1.10)
     let valid = &m.metrics["valid"];
-    let labelled: usize = residue_rows(32)
-        .labels
-        .iter()
-        .map(|l| l.chars().filter(|&c| c != '-').count())
-        .sum();
-    assert_eq!(valid["residues"], labelled as f64, "{valid:?}");
+    assert_eq!(valid["residues"], labelled_residues(&residue_rows(32)), "{valid:?}");
     assert!(valid["accuracy"] > 0.6 && valid["log_loss"] < 0.8, "{valid:?}");
 }

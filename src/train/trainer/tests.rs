@@ -291,20 +291,25 @@ fn tiny_model(dir: &Path) -> ReprogrammedModel {
     ReprogrammedModel::load(dir, &Device::Cpu).unwrap()
 }
 
-#[test]
-fn regression_learns_a_composition_score_in_label_units() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = tiny_model(dir.path());
-    // label: 10 + 5 × the share of K and R, so standardising and back are exercised
+/// A regression over K/R/D/E rows: 96 training and 60 test rows labelled 10 + 5 × the share of K
+/// and R, so that standardising the labels and back are exercised.
+fn composition_scores() -> Datasets {
     let label = |c: &[usize; 4]| {
         let n: usize = c.iter().sum();
         format!("{}", 10.0 + 5.0 * (c[0] + c[1]) as f64 / n as f64)
     };
-    let data = Datasets {
+    Datasets {
         train: synthetic_rows(96, 1, |_| b"KRDE", |_, c| label(c)),
         valid: None,
         test: Some(synthetic_rows(60, 2, |_| b"KRDE", |_, c| label(c))),
-    };
+    }
+}
+
+#[test]
+fn regression_learns_a_composition_score_in_label_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let data = composition_scores();
     let out = tempfile::tempdir().unwrap();
     let mut spec = spec(out.path());
     spec.hyper.epochs = 8;
@@ -495,15 +500,7 @@ fn an_ensemble_trains_members_on_the_same_rows_averages_them_and_resumes() {
 fn a_ridge_fitted_output_mapping_learns_without_epochs_and_is_kept_unless_an_epoch_beats_it() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path());
-    let label = |c: &[usize; 4]| {
-        let n: usize = c.iter().sum();
-        format!("{}", 10.0 + 5.0 * (c[0] + c[1]) as f64 / n as f64)
-    };
-    let data = Datasets {
-        train: synthetic_rows(96, 1, |_| b"KRDE", |_, c| label(c)),
-        valid: None,
-        test: Some(synthetic_rows(60, 2, |_| b"KRDE", |_, c| label(c))),
-    };
+    let data = composition_scores();
     let never = AtomicBool::new(false);
     let out = tempfile::tempdir().unwrap();
     let mut fitted_only = spec(out.path());
