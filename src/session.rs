@@ -23,7 +23,7 @@ use crate::datasource::{
 };
 use crate::predictor::{Catalog, PredictorError, catalog_dirs};
 use crate::runtime::ModelSpec;
-use crate::udf::{BrokenPredictorFunction, EmbedFunction, ModelQueryPlanner, PredictFunction};
+use crate::udf::{BrokenPredictorFunction, EmbedFunction, LengthFunction, ModelQueryPlanner, PredictFunction};
 
 /// What r2dl adds to a session, and with which model and predictors.
 ///
@@ -119,7 +119,8 @@ impl R2dl {
     /// Adds everything r2dl provides to `builder` (which should already hold DataFusion's
     /// defaults, as [`SessionStateBuilder::with_default_features`] gives): the FASTA format
     /// (`STORED AS FASTA`, `COPY … STORED AS FASTA`, extensions `.fasta .fa .faa .fas .fna`),
-    /// `fasta_scan('path')`, the `r2dl.*` options, the model functions, the scan-limit rule and
+    /// `fasta_scan('path')`, the `r2dl.*` options, the model functions, `length` (DataFusion's,
+    /// reading a scan's residues from their offsets: [`LengthFunction`]), the scan-limit rule and
     /// the one-partition planner for model queries (wrapping any planner already set).
     pub fn configure(&self, mut builder: SessionStateBuilder) -> Result<SessionStateBuilder> {
         let config = builder.config().get_or_insert_with(SessionConfig::new);
@@ -139,7 +140,9 @@ impl R2dl {
             Arc::new(TableFunction::new("fasta_scan".into(), Arc::new(FastaScanFunction))),
         );
 
-        let functions = self.functions()?;
+        let mut functions = self.functions()?;
+        // in place of DataFusion's `length`: the same, without re-reading a scan's residues
+        functions.push(Arc::new(ScalarUDF::from(LengthFunction::default())));
         builder
             .scalar_functions()
             .get_or_insert_with(Vec::new)

@@ -11,6 +11,7 @@ use datafusion::arrow::error::ArrowError;
 use super::error::FastaErrorKind;
 use super::scan::{HeaderLine, is_ascii};
 use super::schema::{DESCRIPTION, ID, SEQUENCE};
+use super::value_buffers::{ascii_buffer, vector};
 
 /// The columns of the batch being built and the state of the record being read.
 pub(super) struct Columns {
@@ -19,6 +20,8 @@ pub(super) struct Columns {
     pub(super) description: Utf8Column,
     pub(super) description_nulls: NullBufferBuilder,
     pub(super) sequence: Utf8Column,
+    /// Whether every byte appended to `sequence` in this batch is known to be ASCII.
+    pub(super) sequence_ascii: bool,
     pub(super) rows: usize,
     pub(super) in_record: bool,
     /// The id of the record being read, kept even when `id` is not projected (for errors).
@@ -33,6 +36,7 @@ impl Columns {
             description: Utf8Column::default(),
             description_nulls: NullBufferBuilder::new(0),
             sequence: Utf8Column::default(),
+            sequence_ascii: true,
             rows: 0,
             in_record: false,
             current_id: Vec::new(),
@@ -91,8 +95,11 @@ impl Columns {
 
     /// Appends one sequence line (without its `\n`), dropping spaces, tabs and CRs.
     pub(super) fn append_sequence(&mut self, line: &[u8]) -> Result<(), FastaErrorKind> {
-        if !is_ascii(line) && std::str::from_utf8(line).is_err() {
-            return Err(FastaErrorKind::InvalidUtf8("sequence"));
+        if !is_ascii(line) {
+            if std::str::from_utf8(line).is_err() {
+                return Err(FastaErrorKind::InvalidUtf8("sequence"));
+            }
+            self.sequence_ascii = false;
         }
         if has_lone_cr(line) {
             return Err(FastaErrorKind::LoneCarriageReturn);
@@ -168,13 +175,14 @@ impl Columns {
         let rows = std::mem::take(&mut self.rows);
         let mut arrays: [Option<ArrayRef>; 3] = [None, None, None];
         if self.wanted[ID] {
-            arrays[ID] = Some(self.id.take(None)?);
+            arrays[ID] = Some(self.id.take(None, false)?);
         }
         if self.wanted[DESCRIPTION] {
-            arrays[DESCRIPTION] = Some(self.description.take(self.description_nulls.finish())?);
+            arrays[DESCRIPTION] = Some(self.description.take(self.description_nulls.finish(), false)?);
         }
         if self.wanted[SEQUENCE] {
-            arrays[SEQUENCE] = Some(self.sequence.take(None)?);
+            let ascii = std::mem::replace(&mut self.sequence_ascii, true);
+            arrays[SEQUENCE] = Some(self.sequence.take(None, ascii)?);
         }
         let columns = projection
             .iter()
@@ -235,14 +243,18 @@ impl Utf8Column {
         Ok(())
     }
 
+    /// The column's values as an array, leaving an empty column to build the next batch in.
+    /// `ascii`: every value byte is known to be ASCII, which its buffer then records (see
+    /// [`ascii_buffer`]).
     pub(super) fn take(
         &mut self,
         nulls: Option<datafusion::arrow::buffer::NullBuffer>,
+        ascii: bool,
     ) -> Result<ArrayRef, FastaErrorKind> {
         // the next batch is likely as large as this one: no regrowth from empty
         let (rows, bytes) = (self.offsets.len(), self.values.len());
         let offsets = std::mem::replace(&mut self.offsets, Vec::with_capacity(rows));
-        let values = std::mem::replace(&mut self.values, Vec::with_capacity(bytes));
+        let values = std::mem::replace(&mut self.values, vector(bytes));
         self.offsets.push(0);
         let len = offsets.len() - 1;
         if nulls.as_ref().is_some_and(|nulls| nulls.len() != len) {
@@ -269,7 +281,11 @@ impl Utf8Column {
         let array = unsafe {
             StringArray::new_unchecked(
                 OffsetBuffer::new_unchecked(ScalarBuffer::from(offsets)),
-                Buffer::from_vec(values),
+                if ascii {
+                    ascii_buffer(values)
+                } else {
+                    Buffer::from_vec(values)
+                },
                 nulls,
             )
         };

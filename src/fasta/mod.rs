@@ -9,6 +9,7 @@ mod mapped;
 mod reader;
 mod scan;
 mod schema;
+mod value_buffers;
 mod writer;
 
 pub use error::{FastaError, FastaErrorKind, Location, count_newlines};
@@ -16,4 +17,5 @@ pub use input::{BoxRead, ExpectedLength, GZIP_MAGIC, check_bgzf_end, decompress,
 pub use reader::{DEFAULT_BATCH_SIZE, FastaReader};
 pub use scan::{SCAN_PATH_VARIABLE, ScanPath, check_scan_path};
 pub use schema::{DESCRIPTION, ID, SEQUENCE, fasta_schema};
+pub(crate) use value_buffers::is_ascii_buffer;
 pub use writer::{FastaWriteError, FastaWriter};

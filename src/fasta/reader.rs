@@ -286,9 +286,10 @@ impl<R: Read> FastaReader<R> {
 
 impl FastaReader<File> {
     /// [`Self::with_range`] for a local, uncompressed file, read through a memory map instead
-    /// of `read` calls: no copy out of the page cache, one 16 MiB window mapped at a time. If
-    /// another process truncates the file while a window of it is read, the process receives
-    /// `SIGBUS`; use [`Self::with_range`] where that matters.
+    /// of `read` calls: no copy out of the page cache; 16 MiB windows, the next one mapped on a
+    /// helper thread while the reader reads the current one. If another process truncates the
+    /// file while a window of it is read, the process receives `SIGBUS`; use
+    /// [`Self::with_range`] where that matters.
     pub fn mapped(file: File, source: impl Into<Arc<str>>, start: u64, end: Option<u64>) -> io::Result<Self> {
         Self::in_range(
             LineReader::mapped(file, start.saturating_sub(1)),

@@ -3,6 +3,7 @@
 
 mod broken;
 mod embed;
+mod length;
 mod planner;
 mod predict;
 mod theta_pass;
@@ -10,6 +11,7 @@ mod theta_pass;
 use crate::options::invalid_residue_policy;
 pub use broken::BrokenPredictorFunction;
 pub use embed::EmbedFunction;
+pub use length::LengthFunction;
 pub use planner::{ModelQueryPlanner, calls_model};
 pub use predict::{PredictFunction, prediction_array, prediction_type};
 pub use theta_pass::{ThetaModel, theta_model, theta_passes};

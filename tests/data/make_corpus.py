@@ -16,6 +16,7 @@ VALID = {
     "only_comments.fasta": b";nothing here\n\n",
     "empty_sequence.fasta": b">P1 no residues\n>P2\nGG\n",
     "utf8_description.fasta": ">P1 Protéine α\nMKV\n".encode(),
+    "utf8_sequence.fasta": ">P1 Å in a sequence line\nMKÅV\n>P2\nAGHT\n".encode(),
 }
 
 MALFORMED = {
