@@ -6,7 +6,7 @@
 #   benches/scan_compare.sh FILE RUNS PARTITIONS QUERY R2DL_BIN...
 #   benches/scan_compare.sh big.fasta 20 1 "SELECT count(*) FROM 'big.fasta'" target/release/r2dl
 #
-# PATH@R2DL_BIN runs R2DL_BIN with R2DL_FASTA_SCAN=PATH (avx512, avx2, sse2, bytewise):
+# PATH@R2DL_BIN runs R2DL_BIN with R2DL_FASTA_SCAN=PATH (avx512, avx2, sse2, swar, bytewise):
 #   benches/scan_compare.sh big.fasta 15 1 "…" avx512@target/release/r2dl avx2@target/release/r2dl
 set -euo pipefail
 file=$1 runs=$2 partitions=$3 query=$4

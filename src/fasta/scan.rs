@@ -1,8 +1,9 @@
 //! The one pass over a record's sequence lines: where the next header starts (and its line
 //! ends), how many lines come before it, and whether those bytes need the careful line-by-line
 //! path. Done 64 bytes at a time on x86-64 — with AVX-512BW, AVX2 or SSE2 (part of the baseline),
-//! the best the CPU has, checked once — and byte by byte elsewhere. `R2DL_FASTA_SCAN` forces one
-//! of these paths (see [`ScanPath`]), for tests and benchmarks.
+//! the best the CPU has, checked once — and eight bytes at a time in a `u64` elsewhere (SWAR:
+//! portable, for ARM and every other CPU). `R2DL_FASTA_SCAN` forces one of these paths (see
+//! [`ScanPath`]), for tests and benchmarks.
 
 use std::sync::LazyLock;
 
@@ -37,7 +38,6 @@ pub(crate) struct HeaderLine {
 }
 
 /// Calls the instance of a scan `f::<UNUSUAL>` that `flag` selects.
-#[cfg(target_arch = "x86_64")]
 macro_rules! by_flag {
     ($($f:ident)::+, $text:expr, $flag:expr) => {
         if $flag { $($f)::+::<true>($text) } else { $($f)::+::<false>($text) }
@@ -54,17 +54,19 @@ pub enum ScanPath {
     Avx2,
     /// Four 16-byte registers per block (every x86-64 CPU).
     Sse2,
+    /// Eight bytes at a time in a `u64` (every CPU; the path of those without another).
+    Swar,
     /// One byte at a time: every CPU, and the reference the others are tested against.
     Bytewise,
 }
 
 /// The environment variable that forces a [`ScanPath`] by its name (`avx512`, `avx2`, `sse2`,
-/// `bytewise`).
+/// `swar`, `bytewise`).
 pub const SCAN_PATH_VARIABLE: &str = "R2DL_FASTA_SCAN";
 
 impl ScanPath {
     /// Every path, fastest first.
-    pub const ALL: [ScanPath; 4] = [Self::Avx512, Self::Avx2, Self::Sse2, Self::Bytewise];
+    pub const ALL: [ScanPath; 5] = [Self::Avx512, Self::Avx2, Self::Sse2, Self::Swar, Self::Bytewise];
 
     /// The name `R2DL_FASTA_SCAN` takes.
     pub fn name(self) -> &'static str {
@@ -72,6 +74,7 @@ impl ScanPath {
             Self::Avx512 => "avx512",
             Self::Avx2 => "avx2",
             Self::Sse2 => "sse2",
+            Self::Swar => "swar",
             Self::Bytewise => "bytewise",
         }
     }
@@ -83,12 +86,12 @@ impl ScanPath {
             match self {
                 Self::Avx512 => avx512::detected(),
                 Self::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
-                Self::Sse2 | Self::Bytewise => true,
+                Self::Sse2 | Self::Swar | Self::Bytewise => true,
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            self == Self::Bytewise
+            matches!(self, Self::Swar | Self::Bytewise)
         }
     }
 
@@ -144,6 +147,7 @@ impl ScanPath {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Self::Sse2 => unsafe { by_flag!(lanes::sse2::scan_body, text, check_unusual) },
+            Self::Swar => by_flag!(swar::scan_body, text, check_unusual),
             _ => {
                 let scan = scan_body_bytewise(text);
                 BodyScan {
@@ -213,6 +217,151 @@ pub(crate) fn is_ascii(bytes: &[u8]) -> bool {
     let high = words.iter().fold(0u64, |acc, word| acc | u64::from_ne_bytes(*word));
     let tail = tail.iter().fold(0u8, |acc, &b| acc | b);
     high & 0x8080_8080_8080_8080 == 0 && tail < 0x80
+}
+
+/// Eight bytes at a time in a `u64`: each compare gives the high bit of every byte that matches,
+/// exactly (no carry crosses a byte), so the bit tricks of the AVX-512 scan carry over with one
+/// bit in eight. Portable: the path of CPUs without a vector path here.
+mod swar {
+    use super::BodyScan;
+
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const LOW: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+
+    /// The high bit of every byte of `x` that is 0.
+    #[inline]
+    fn zero_bytes(x: u64) -> u64 {
+        // (x & 0x7F) + 0x7F sets the high bit of each byte with a low bit set, without a carry
+        // into the next byte; OR-ing x adds the bytes whose high bit is set
+        !(((x & LOW) + LOW) | x) & HIGH
+    }
+
+    /// The high bit of every byte of `x` equal to `byte`.
+    #[inline]
+    fn equal(x: u64, byte: u8) -> u64 {
+        zero_bytes(x ^ (ONES * u64::from(byte)))
+    }
+
+    /// The high bit of every byte outside `!`..=`~` (controls, space, DEL, non-ASCII).
+    #[inline]
+    fn outside_graphic(x: u64) -> u64 {
+        let low = x & LOW;
+        // low + 0x5F reaches the high bit from `!` (0x21) up; low + 1 only from DEL (0x7F)
+        (!(low + ONES * 0x5F) | (low + ONES) | x) & HIGH
+    }
+
+    /// What the words before the current one added up to.
+    struct Totals {
+        /// Per byte: line breaks counted since the last [`Totals::flush`] (at most
+        /// [`WORDS_PER_FLUSH`] words, one per byte and word, fit).
+        newlines_by_byte: u64,
+        newlines: u64,
+        high: u64,
+        unusual: u64,
+        /// The high bit of byte 0 when the byte before it ends a line.
+        line_start: u64,
+    }
+
+    /// Words whose line breaks the byte-wise counters can take.
+    const WORDS_PER_FLUSH: usize = 255;
+
+    impl Totals {
+        /// Moves the per-byte counts into the total (no `popcnt`: x86-64's baseline lacks it).
+        fn flush(&mut self) {
+            let pairs = (self.newlines_by_byte & 0x00FF_00FF_00FF_00FF)
+                + ((self.newlines_by_byte >> 8) & 0x00FF_00FF_00FF_00FF);
+            self.newlines += pairs.wrapping_mul(0x0001_0001_0001_0001) >> 48;
+            self.newlines_by_byte = 0;
+        }
+
+        /// Adds the bytes of `x` selected by `valid` (whole bytes) up to the first header line,
+        /// and returns where in the word that header starts, if one does.
+        #[inline(always)]
+        fn word<const UNUSUAL: bool>(&mut self, x: u64, valid: u64) -> Option<usize> {
+            let ends = equal(x, b'\n') & valid;
+            let headers = equal(x, b'>') & ((ends << 8) | self.line_start) & valid;
+            self.line_start = ends >> 56;
+            // the bytes below the first header (its bit is the 8th of its byte), or all of them
+            let before = if headers == 0 {
+                valid
+            } else {
+                (1u64 << (headers.trailing_zeros() - 7)) - 1
+            };
+            self.newlines_by_byte += (ends & before) >> 7;
+            self.high |= x & HIGH & before;
+            if UNUSUAL {
+                self.unusual |= ((outside_graphic(x) & !ends) | equal(x, b';')) & before;
+            }
+            (headers != 0).then(|| headers.trailing_zeros() as usize / 8)
+        }
+
+        fn scan(mut self, len: usize, header: bool) -> BodyScan {
+            self.flush();
+            BodyScan {
+                len,
+                header,
+                header_line: None,
+                newlines: self.newlines,
+                ascii: self.high == 0,
+                unusual: self.unusual != 0,
+            }
+        }
+    }
+
+    /// [`super::scan_body`] eight bytes at a time; `UNUSUAL`: whether to compute
+    /// [`BodyScan::unusual`]. Leaves [`BodyScan::header_line`] to the line reader.
+    pub(super) fn scan_body<const UNUSUAL: bool>(text: &[u8]) -> BodyScan {
+        let mut totals = Totals {
+            newlines_by_byte: 0,
+            newlines: 0,
+            high: 0,
+            unusual: 0,
+            // the text starts at a line start
+            line_start: 0x80,
+        };
+        let (words, tail) = text.as_chunks::<8>();
+        for (run, chunk) in words.chunks(WORDS_PER_FLUSH).enumerate() {
+            for (index, word) in chunk.iter().enumerate() {
+                if let Some(at) = totals.word::<UNUSUAL>(u64::from_le_bytes(*word), u64::MAX) {
+                    return totals.scan((run * WORDS_PER_FLUSH + index) * 8 + at, true);
+                }
+            }
+            totals.flush();
+        }
+        let mut last = [0u8; 8];
+        last[..tail.len()].copy_from_slice(tail);
+        let valid = (1u64 << (8 * tail.len())) - 1; // tail.len() < 8
+        match totals.word::<UNUSUAL>(u64::from_le_bytes(last), valid) {
+            Some(at) => totals.scan(text.len() - tail.len() + at, true),
+            None => totals.scan(text.len(), false),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn byte_compares_are_exact_in_every_byte() {
+            // every byte value, in every position of a word, next to every kind of neighbour
+            for byte in 0..=255u8 {
+                for position in 0..8 {
+                    for fill in [0x00, 0x01, b'\n', b'>', 0x7F, 0x80, 0xFF] {
+                        let mut bytes = [fill; 8];
+                        bytes[position] = byte;
+                        let x = u64::from_le_bytes(bytes);
+                        let bit = |on: bool| if on { 0x80u64 << (8 * position) } else { 0 };
+                        let mine = 0xFFu64 << (8 * position);
+                        assert_eq!(zero_bytes(x) & mine, bit(byte == 0), "{byte:#x} at {position}");
+                        assert_eq!(equal(x, b'>') & mine, bit(byte == b'>'), "{byte:#x} at {position}");
+                        let graphic = byte.is_ascii_graphic();
+                        assert_eq!(outside_graphic(x) & mine, bit(!graphic), "{byte:#x} at {position}");
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// How far ahead of the block being scanned the vectorised scans prefetch, in bytes: a mapped
@@ -858,7 +1007,7 @@ mod tests {
             message.contains("R2DL_FASTA_SCAN=\"avx9\" names no FASTA scan"),
             "{message}"
         );
-        assert!(message.contains("avx512, avx2, sse2, bytewise"), "{message}");
+        assert!(message.contains("avx512, avx2, sse2, swar, bytewise"), "{message}");
         // every x86-64 CPU has SSE2; AVX2 and AVX-512 are named when present
         #[cfg(target_arch = "x86_64")]
         {
