@@ -107,6 +107,19 @@ mod tests {
     }
 
     #[test]
+    fn sessions_use_it_under_every_name() {
+        use datafusion::execution::FunctionRegistry;
+        use datafusion::prelude::SessionConfig;
+
+        let ctx = crate::R2dl::new().session_context(SessionConfig::new()).unwrap();
+        for name in ["length", "char_length", "character_length"] {
+            let udf = ctx.udf(name).unwrap();
+            let function: &dyn std::any::Any = udf.inner().as_ref();
+            assert!(function.downcast_ref::<LengthFunction>().is_some(), "{name}");
+        }
+    }
+
+    #[test]
     fn other_strings_are_counted_in_characters_by_datafusion() {
         // a sequence line that is UTF-8 but not ASCII: the batch is not vouched for
         let array = scanned(">a\nMKÅV\n>b\nMK\n");
