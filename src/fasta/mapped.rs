@@ -2,8 +2,8 @@
 //! FASTA reader's input for plain local files, which spares the copy out of the page cache that
 //! `read` makes (on a page-cached file, that copy is most of a count's time).
 //!
-//! Setting up and tearing down a window's page tables is work in the kernel (an eighth of a
-//! `sum(length(sequence))` scan when done in line), so it is done on a helper thread: while the
+//! Setting up and tearing down a window's page tables is work in the kernel (14 % of a
+//! `sum(length(sequence))` scan's samples when done in line), so it is done on a helper thread: while the
 //! reader reads one window, the next one is mapped and populated ahead of it, and the window it
 //! left is unmapped.
 //!

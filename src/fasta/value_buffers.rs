@@ -12,7 +12,7 @@
 //!
 //! **Recycled.** When Arrow drops such a buffer, its vector goes back to a small pool that the
 //! reader builds its next batches in: fresh memory for every batch cost a page fault per 4 KiB
-//! (a tenth of a scan's time). The pool keeps at most [`POOL_BYTES`] of capacity.
+//! (5.5 % of a one-partition `sum(length(sequence))` scan's samples, 9.7 % with two). The pool keeps at most [`POOL_BYTES`] of capacity.
 
 use std::collections::BTreeMap;
 use std::ptr::NonNull;
