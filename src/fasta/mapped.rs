@@ -94,8 +94,7 @@ impl MappedFile {
         while kept >= self.window / 2 {
             self.window *= 2;
         }
-        let rest = file_len - from;
-        let mut len = usize::try_from(rest).map_or(self.window, |rest| rest.min(self.window));
+        let mut len = self.window_len(from, file_len);
         if len > 0 {
             match self.take_ahead(from, kept, file_len) {
                 Some((map, skip)) => {
@@ -108,6 +107,11 @@ impl MappedFile {
         let end = from + len as u64;
         self.map_ahead(end, file_len, left);
         Ok(end == file_len)
+    }
+
+    /// The length of a window from `from` (at most `file_len`): a window, or the rest of the file.
+    fn window_len(&self, from: u64, file_len: u64) -> usize {
+        usize::try_from(file_len - from).map_or(self.window, |rest| rest.min(self.window))
     }
 
     /// The window mapped ahead and where `from` is in it, if it holds more than `kept` bytes
@@ -128,7 +132,7 @@ impl MappedFile {
     /// unmaps `left`, the window the reader has left, there too.
     fn map_ahead(&mut self, end: u64, file_len: u64, left: Option<Mmap>) {
         let from = end.saturating_sub((self.window / 8) as u64);
-        let len = usize::try_from(file_len - from).map_or(self.window, |rest| rest.min(self.window));
+        let len = self.window_len(from, file_len);
         if end >= file_len || len == 0 {
             self.ahead = None;
             return; // `left` is unmapped here
@@ -149,11 +153,16 @@ mod tests {
 
     use super::*;
 
+    /// A temporary file holding `content`, mapped `window` bytes at a time.
+    fn mapped(content: &[u8], window: usize) -> MappedFile {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(content).unwrap();
+        MappedFile::new(file).with_window(window)
+    }
+
     #[test]
     fn windows_slide_grow_and_end_at_the_end_of_the_file() {
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(b"0123456789").unwrap();
-        let mut map = MappedFile::new(file).with_window(4);
+        let mut map = mapped(b"0123456789", 4);
         assert!(!map.remap(0, 0).unwrap());
         assert_eq!(map.bytes(), b"0123");
         // keeping 3 of 4 bytes doubles the window
@@ -167,9 +176,7 @@ mod tests {
 
     #[test]
     fn the_window_mapped_ahead_serves_the_next_remap() {
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(b"0123456789abcdefghij").unwrap();
-        let mut map = MappedFile::new(file).with_window(8);
+        let mut map = mapped(b"0123456789abcdefghij", 8);
         assert!(!map.remap(0, 0).unwrap());
         assert_eq!(map.bytes(), b"01234567");
         // mapped ahead: 8 bytes from an eighth of a window before the end, byte 7
