@@ -746,11 +746,13 @@ fn a_per_residue_predictor_trains_on_the_real_model_and_annotates_every_residue(
     let dir = tempfile::tempdir().expect("temp dir");
     let udfs = dir.path().join("udfs");
     let out = udfs.join("tiny_ss");
-    // one epoch on 36 real proteins (4 held out), the real model; the kind comes from the labels
+    // one epoch on 36 real proteins (4 held out), the real model; the kind comes from the labels;
+    // the mapping reads each residue with its two neighbours on either side
     #[rustfmt::skip]
     let stderr = String::from_utf8(r2dl(&[
         "train", "--name", "tiny_ss", "--train", arg(&train), "--test", arg(&test), "--epochs", "1",
-        "--batch-size", "8", "--max-length", "64", "--head-hidden", "16", "--out", arg(&out),
+        "--batch-size", "8", "--max-length", "64", "--head-hidden", "16", "--context", "2",
+        "--out", arg(&out),
     ]).stderr).expect("UTF-8");
     assert!(
         stderr.contains("trained predict_tiny_ss (residue, 36 training rows"),
@@ -760,6 +762,7 @@ fn a_per_residue_predictor_trains_on_the_real_model_and_annotates_every_residue(
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).expect("manifest")).expect("JSON");
     assert_eq!(manifest["kind"], "residue");
     assert_eq!(manifest["labels"], serde_json::json!(["C", "E", "H"]));
+    assert_eq!(manifest["hyper_parameters"]["context"], 2);
     // scored on every labelled residue of the test file, the unresolved (`-`) ones left out
     let text = std::fs::read_to_string(&test).expect("test file");
     let labelled = text

@@ -249,7 +249,7 @@ fn multi_layer_features_agree_across_engines_and_end_with_the_last_layer() {
         // the embeddings' and the middle layer's blocks are other vectors
         assert!(max_abs_diff(&row[..d], &row[2 * d..]) > 0.1 && max_abs_diff(&row[d..2 * d], &row[2 * d..]) > 0.1);
     }
-    let keep = |states: &[f32]| states.to_vec();
+    let keep = |states: &[f32], _: &[usize]| states.to_vec();
     let residues = packed
         .residue_outputs(sequences.map(Some), InvalidResidue::Error, 3 * d, &keep)
         .unwrap();

@@ -189,6 +189,11 @@ pub struct TrainArgs {
     /// the epochs then train Θ and the mapping from there, and `--epochs 0` keeps the fit alone.
     #[arg(long)]
     ridge_head: bool,
+    /// Per-residue tasks: the output mapping reads each residue's features with those of its N
+    /// neighbours on either side (a convolution of width 2N + 1 over the residues, like TAPE's
+    /// secondary-structure head) [default: 0, the residue's own].
+    #[arg(long, value_name = "N")]
+    context: Option<usize>,
     /// Train N members on the same rows with seeds SEED … SEED + N − 1 into one predictor
     /// whose outputs are their average (member i in `members/<i>` of the folder); each member
     /// runs its own encoder pass, so predicting takes N times as long [default: 1].

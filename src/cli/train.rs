@@ -108,6 +108,7 @@ fn train_spec(args: &TrainArgs) -> TrainSpec {
         pool: args.pool.unwrap_or(defaults.pool),
         standardise: args.standardise,
         ridge_head: args.ridge_head,
+        context: args.context.unwrap_or(defaults.context),
         ..defaults
     };
     TrainSpec {

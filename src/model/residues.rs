@@ -22,8 +22,9 @@ pub struct ResidueOutputs {
     pub rows: Vec<Option<Vec<f32>>>,
 }
 
-/// Maps the features of `n` residues (`n × feature width`, row-major) to `n × width` values.
-pub type ResidueMap<'m> = dyn Fn(&[f32]) -> Vec<f32> + 'm;
+/// Maps the features of `n` residues (`n × feature width`, row-major; the residues of inputs of
+/// the given lengths, end to end) to `n × width` values.
+pub type ResidueMap<'m> = dyn Fn(&[f32], &[usize]) -> Vec<f32> + 'm;
 
 impl ReprogrammedModel {
     /// `map` applied to the features of every residue of each sequence; rows come back
@@ -56,8 +57,9 @@ impl ReprogrammedModel {
             .collect();
         self.for_each_window_batch(rows, |batch, inputs| {
             let states = self.residue_states(inputs)?;
-            let values = map(&states);
-            let residues: usize = inputs.iter().map(|t| t.len()).sum();
+            let lengths: Vec<usize> = inputs.iter().map(|t| t.len()).collect();
+            let values = map(&states, &lengths);
+            let residues: usize = lengths.iter().sum();
             assert_eq!(
                 values.len(),
                 residues * width,
@@ -130,7 +132,7 @@ mod tests {
     }
 
     /// The hidden states themselves (width d).
-    fn identity(states: &[f32]) -> Vec<f32> {
+    fn identity(states: &[f32], _lengths: &[usize]) -> Vec<f32> {
         states.to_vec()
     }
 
@@ -224,7 +226,7 @@ mod tests {
     #[test]
     fn the_map_sees_every_residue_once_and_bad_residues_follow_the_policy() {
         let (_dir, model) = tiny();
-        let count = |states: &[f32]| vec![1.0; states.len() / model.dim()];
+        let count = |states: &[f32], _: &[usize]| vec![1.0; states.len() / model.dim()];
         let out = model
             .residue_outputs([Some("ACD"), Some("AC-D")], InvalidResidue::Null, 1, &count)
             .unwrap();

@@ -160,6 +160,15 @@ pub struct HyperParameters {
     /// from zero (left out of the manifest when not).
     #[serde(default, skip_serializing_if = "is_false")]
     pub ridge_head: bool,
+    /// Per-residue predictors: the neighbours on each side whose features the output mapping
+    /// reads with each residue's own ([`super::context`]); 0 (left out of the manifest): the
+    /// residue's alone.
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    pub context: usize,
+}
+
+fn is_zero_count(value: &usize) -> bool {
+    *value == 0
 }
 
 fn is_false(value: &bool) -> bool {
@@ -303,6 +312,7 @@ impl Default for HyperParameters {
             pool: Pool::Features,
             standardise: false,
             ridge_head: false,
+            context: 0,
         }
     }
 }
@@ -474,6 +484,13 @@ impl Manifest {
         if let Some(layer) = crate::model::repeated_layer(&manifest.hyper_parameters.readout_layers) {
             return Err(bad(format!("readout_layers names layer {layer} twice")));
         }
+        let context = manifest.hyper_parameters.context;
+        if context > super::context::MAX_CONTEXT || (context > 0 && manifest.kind != Kind::Residue) {
+            return Err(bad(format!(
+                "context is {context}; it is for per-residue predictors, at most {}",
+                super::context::MAX_CONTEXT
+            )));
+        }
         let classes = manifest.labels.len();
         match manifest.kind {
             Kind::Binary if classes != 2 => Err(bad(format!("a binary predictor needs 2 labels, not {classes}"))),
@@ -513,9 +530,11 @@ impl Manifest {
         }
     }
 
-    /// Width of what the output mapping reads: d for each readout layer.
+    /// Width of what the output mapping reads: d for each readout layer, for the residue and
+    /// each of its `context` neighbours on either side.
     pub fn feature_width(&self) -> usize {
-        self.base_model.hidden_size * self.hyper_parameters.readout_layers.len().max(1)
+        let hyper = &self.hyper_parameters;
+        self.base_model.hidden_size * hyper.readout_layers.len().max(1) * (2 * hyper.context + 1)
     }
 
     /// Index of the positive label (binary predictors).

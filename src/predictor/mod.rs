@@ -2,6 +2,7 @@
 //! a folder (`manifest.json` + `predictor.safetensors`) and served as `predict_<name>()` in SQL.
 
 pub mod catalog;
+pub mod context;
 mod error;
 mod head;
 mod manifest;
@@ -346,7 +347,8 @@ impl Predictor {
         policy: InvalidResidue,
     ) -> Result<Predictions> {
         let width = self.manifest.outputs();
-        let residues = model.residue_outputs(sequences, policy, width, &|states: &[f32]| self.head.forward(states))?;
+        let map = |states: &[f32], _: &[usize]| self.head.forward(states);
+        let residues = model.residue_outputs(sequences, policy, width, &map)?;
         let mut values = vec![0f32; residues.rows.len() * width];
         let mut valid = Vec::with_capacity(residues.rows.len());
         let pool = self.manifest.hyper_parameters.pool;
@@ -424,7 +426,8 @@ impl Predictor {
     }
 
     /// Class probabilities of every residue of each sequence (per-residue predictors): the
-    /// output mapping applied to each residue's features, then the softmax; `labels`
+    /// output mapping applied to each residue's features (with its neighbours' when the
+    /// manifest's `context` says so), then the softmax; `labels`
     /// order, by `model` (the base model with this predictor's Θ).
     pub fn predict_residues<'a>(
         &self,
@@ -433,8 +436,11 @@ impl Predictor {
         policy: InvalidResidue,
     ) -> Result<ResidueOutputs> {
         let width = self.manifest.outputs();
-        let probabilities = |states: &[f32]| {
-            let mut values = self.head.forward(states);
+        let radius = self.manifest.hyper_parameters.context;
+        let probabilities = |states: &[f32], lengths: &[usize]| {
+            let segments = context::residue_segments(lengths);
+            let features = context::expand(states, model.feature_width(), &segments, radius);
+            let mut values = self.head.forward(&features);
             values.chunks_exact_mut(width).for_each(head::softmax);
             values
         };
@@ -859,6 +865,18 @@ mod tests {
         );
         let message = error(|m| m.hyper_parameters.standardise = true);
         assert!(message.contains("lacks head.input.shift"), "{message}");
+        // neighbours are for per-residue predictors; a mapping stored without them is too narrow
+        let message = error(|m| m.hyper_parameters.context = 1);
+        assert!(
+            message.contains("context is 1") && message.contains("per-residue"),
+            "{message}"
+        );
+        let message = error(|m| {
+            m.kind = Kind::Residue;
+            m.labels = vec!["C".into(), "H".into()];
+            m.hyper_parameters.context = 1;
+        });
+        assert!(message.contains("[5, 1152]"), "{message}");
 
         // a standardised mapping round-trips, and its standardisation changes the outputs
         let mut standardised = predictor.clone();

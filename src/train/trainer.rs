@@ -28,6 +28,7 @@ use super::ridge::{self, Moments};
 use super::rng::{Rng, Stream};
 use super::task::{Example, Task, examples, task_of};
 use crate::model::{InputTable, NUM_RESIDUES, PackedEncoder, Readout, ReprogrammedModel, Theta, input_ids};
+use crate::predictor::context;
 use crate::predictor::{
     BaseModel, FeatureMoments, Head, HyperParameters, InputScaling, Kind, MANIFEST_FORMAT, Manifest, Predictor,
     Sparsity, TrainingData, TrainingLog,
@@ -160,6 +161,7 @@ fn check_settings(hyper: &HyperParameters, dim: usize, layers: usize) -> Result<
     bounded("--recode-every", hyper.recode_every, 1, usize::MAX)?;
     bounded("--head-hidden", hyper.head_hidden, 0, MAX_HEAD_HIDDEN)?;
     bounded("--max-length", hyper.max_length, 1, usize::MAX)?;
+    bounded("--context", hyper.context, 0, context::MAX_CONTEXT)?;
     for (name, rate) in [("--lr", hyper.lr_theta), ("--head-lr", hyper.lr_head)] {
         if !(rate.is_finite() && rate > 0.0) {
             return Err(TrainError::Settings(format!(
@@ -260,6 +262,12 @@ impl<'a> Trainer<'a> {
                     .into(),
             ));
         }
+        if hyper.context > 0 && kind != Kind::Residue {
+            return Err(TrainError::Settings(
+                "--context is for per-residue tasks: the output mapping of a whole-protein task reads pooled features"
+                    .into(),
+            ));
+        }
         let splits = split(data, spec, kind)?;
         if hyper.ridge_head && splits.valid.is_empty() {
             return Err(TrainError::Settings(
@@ -282,7 +290,8 @@ impl<'a> Trainer<'a> {
         manifest.hyper_parameters.readout_layers = readout.stored().to_vec();
         let run = run_fingerprint(&manifest, spec, &splits.train)?;
 
-        let (dictionary, mut state) = initial_state(model, hyper, task.outputs(), readout.count() * model.dim())?;
+        let mapped_width = readout.count() * model.dim() * (2 * hyper.context + 1);
+        let (dictionary, mut state) = initial_state(model, hyper, task.outputs(), mapped_width)?;
         if hyper.standardise && !spec.resume {
             let table = base_table.with_residues(&state.v_t);
             let features = MappingInputs {
@@ -290,6 +299,7 @@ impl<'a> Trainer<'a> {
                 table: &table,
                 readout: &readout,
                 width: readout.count() * model.dim(),
+                context: hyper.context,
                 reads_residues: kind == Kind::Residue || hyper.pool.reads_residues(),
                 max_length: hyper.max_length.clamp(1, model.max_residues()),
                 batch_size: hyper.batch_size,
@@ -416,7 +426,7 @@ impl<'a> Trainer<'a> {
         let table = self.base_table.with_residues(&self.state.v_t);
         let head = &self.state.head;
         let inputs = self.mapping_inputs(&table);
-        let width = inputs.width;
+        let width = inputs.mapped_width();
         inputs.for_each_batch(examples, &mut |encoded, batch| {
             let (states, targets) = match encoded {
                 Encoded::Tokens(features, lengths) => {
@@ -446,6 +456,7 @@ impl<'a> Trainer<'a> {
             table,
             readout: &self.readout,
             width: self.readout.count() * self.model.dim(),
+            context: hyper.context,
             reads_residues: self.kind == Kind::Residue || hyper.pool.reads_residues(),
             max_length: self.max_length,
             batch_size: hyper.batch_size,
@@ -576,11 +587,17 @@ impl<'a> Trainer<'a> {
                 .iter()
                 .map(|(example, range)| &example.classes[range.clone()])
                 .collect();
-            let labelled = residue::LabelledStates::gather(tape.features(), tape.lengths(), &classes, tape.width());
+            // with its neighbours' ([`context`])
+            let segments = context::token_segments(tape.lengths());
+            let radius = hyper.context;
+            let features = context::expand(tape.features(), tape.width(), &segments, radius);
+            let width = tape.width() * (2 * radius + 1);
+            let labelled = residue::LabelledStates::gather(&features, tape.lengths(), &classes, width);
             let logits = head.forward(&labelled.states);
             let (loss, d_logits) = objective(Kind::Multiclass, &logits, &labelled.targets, head.outputs());
             let grads = head.backward(&labelled.states, &d_logits);
-            let d_features = labelled.scatter(&grads.pooled, tape.features().len());
+            let d_expanded = labelled.scatter(&grads.pooled, features.len());
+            let d_features = context::fold(&d_expanded, tape.width(), &segments, radius);
             (loss, grads.parameters, tape.backward_features(d_features, table.rows()))
         } else if hyper.pool.reads_residues() {
             // the output mapping reads every residue's features; its outputs are averaged or summed
@@ -679,8 +696,9 @@ const SCALING_ROWS: usize = 1024;
 
 /// A batch through the frozen encoder, as the output mapping reads it.
 enum Encoded<'e> {
-    /// Every token's features (`[tokens, width]`, the inputs end to end) and the inputs' lengths
-    /// in tokens (`[CLS] residues [SEP]`).
+    /// Every token's features as the mapping reads them (`[tokens, width]`, the inputs end to
+    /// end; per-residue tasks: with the neighbours' of each residue) and the inputs' lengths in
+    /// tokens (`[CLS] residues [SEP]`).
     Tokens(&'e [f32], &'e [usize]),
     /// Each input's mean-pooled features, `inputs × width`.
     Pooled(&'e [f32]),
@@ -692,8 +710,10 @@ struct MappingInputs<'m> {
     /// The input table with the initial V_T.
     table: &'m InputTable,
     readout: &'m Readout,
-    /// Features per token or row: the readout's layers × d.
+    /// Features per token or row from the encoder: the readout's layers × d.
     width: usize,
+    /// Neighbours on each side a per-residue mapping reads with each residue ([`context`]).
+    context: usize,
     /// Whether the mapping reads every residue's features (per-residue tasks, pooled outputs)
     /// rather than their mean.
     reads_residues: bool,
@@ -702,6 +722,11 @@ struct MappingInputs<'m> {
 }
 
 impl MappingInputs<'_> {
+    /// Features per token or row as the mapping reads them: with the neighbours' of each residue.
+    fn mapped_width(&self) -> usize {
+        self.width * (2 * self.context + 1)
+    }
+
     /// The mean and spread of each feature the output mapping reads, over up to
     /// [`SCALING_ROWS`] training rows spread evenly over `examples` (each cut to its first
     /// `max_length` residues).
@@ -709,7 +734,7 @@ impl MappingInputs<'_> {
         let every = examples.len().div_ceil(SCALING_ROWS).max(1);
         let chosen: Vec<&Example> = examples.iter().step_by(every).collect();
         let mut moments = FeatureMoments::default();
-        let width = self.width;
+        let width = self.mapped_width();
         self.for_each_batch(&chosen, &mut |encoded, _| match encoded {
             Encoded::Tokens(features, lengths) => {
                 moments.add(&residue::ResidueStates::gather(features, lengths, width).states, width)
@@ -731,7 +756,9 @@ impl MappingInputs<'_> {
             if self.reads_residues {
                 self.encoder
                     .encode_then(self.table.values(), &inputs, self.readout, |features, lengths| {
-                        visit(Encoded::Tokens(features, lengths), batch)
+                        let segments = context::token_segments(lengths);
+                        let features = context::expand(features, self.width, &segments, self.context);
+                        visit(Encoded::Tokens(&features, lengths), batch)
                     });
             } else {
                 let pooled = self.encoder.encode_pooled(self.table.values(), &inputs, self.readout);

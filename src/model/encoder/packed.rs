@@ -11,18 +11,19 @@ use super::kernels::{add_bias, add_layer_norm, bias_gelu, exp_rows};
 use crate::model::error::Result;
 use crate::model::readout::{Readout, put_block};
 
-/// A row-major matrix view with explicit strides into a slice.
+/// A row-major matrix view with explicit strides into a slice (of `f32`, or `f64` for
+/// training's sums).
 #[derive(Clone, Copy)]
-pub(crate) struct View<'a> {
-    data: &'a [f32],
+pub(crate) struct View<'a, T = f32> {
+    data: &'a [T],
     rows: usize,
     cols: usize,
     row_stride: usize,
     col_stride: usize,
 }
 
-impl<'a> View<'a> {
-    pub(crate) fn new(data: &'a [f32], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Self {
+impl<'a, T> View<'a, T> {
+    pub(crate) fn new(data: &'a [T], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Self {
         let last = if rows == 0 || cols == 0 {
             0
         } else {
@@ -40,13 +41,13 @@ impl<'a> View<'a> {
 }
 
 /// `dst (rows × cols, row stride dst_stride) = [dst +] scale · lhs · rhs`.
-pub(crate) fn matmul(
-    dst: &mut [f32],
+pub(crate) fn matmul<T: Copy + From<f32> + 'static>(
+    dst: &mut [T],
     dst_stride: usize,
     accumulate: bool,
-    lhs: View,
-    rhs: View,
-    scale: f32,
+    lhs: View<'_, T>,
+    rhs: View<'_, T>,
+    scale: T,
     threads: usize,
 ) {
     let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
@@ -77,7 +78,7 @@ pub(crate) fn matmul(
             rhs.data.as_ptr(),
             rhs.col_stride as isize,
             rhs.row_stride as isize,
-            1.0,
+            T::from(1.0),
             scale,
             false,
             false,

@@ -595,3 +595,91 @@ fn a_ridge_fitted_output_mapping_separates_classes_with_probabilities_that_mean_
     let positive = predictor.manifest.positive_index().unwrap();
     assert!(p[positive] > 0.8 && p[2 + positive] < 0.3, "{p:?}");
 }
+
+/// `n` rows of 6–11 residues of K, R, D, E whose residues are labelled by their *next*
+/// residue: `P` before K or R, `N` before D or E, the last residue unlabelled — a class that
+/// only a mapping reading the neighbours can get right.
+fn next_residue_rows(n: usize, seed: u64) -> LabelledRows {
+    let mut rng = Rng::new(seed, 11);
+    let mut rows = LabelledRows {
+        source: format!("next-residue-{seed}"),
+        ..Default::default()
+    };
+    for _ in 0..n {
+        let sequence: Vec<u8> = (0..6 + rng.below(6)).map(|_| b"KRDE"[rng.below(4)]).collect();
+        let label: String = (0..sequence.len())
+            .map(|j| match sequence.get(j + 1) {
+                Some(b'K' | b'R') => 'P',
+                Some(_) => 'N',
+                None => '-',
+            })
+            .collect();
+        rows.sequences.push(String::from_utf8(sequence).unwrap());
+        rows.labels.push(label);
+    }
+    rows
+}
+
+#[test]
+fn a_per_residue_mapping_with_neighbours_learns_what_the_residue_alone_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let data = Datasets {
+        train: next_residue_rows(160, 1),
+        valid: Some(next_residue_rows(40, 2)),
+        test: Some(next_residue_rows(60, 3)),
+    };
+    let accuracy = |context: usize, ridge: bool, epochs: usize| {
+        let out = tempfile::tempdir().unwrap();
+        let mut spec = spec(out.path());
+        spec.kind = Some(Kind::Residue);
+        (spec.hyper.context, spec.hyper.ridge_head, spec.hyper.epochs) = (context, ridge, epochs);
+        spec.hyper.readout_layers = vec![0, 2];
+        let predictor = train(&model, &data, &spec, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+        assert_eq!(predictor.manifest.hyper_parameters.context, context);
+        // saved and loaded, the predictor reads the same neighbours
+        let loaded = Predictor::load(out.path()).unwrap();
+        let sequences = ["KDKDRE", "EEEEKK"];
+        let residues = |p: &Predictor| {
+            p.predict_residues(&p.model(&model).unwrap(), sequences.map(Some), InvalidResidue::Error)
+                .unwrap()
+        };
+        assert_eq!(residues(&predictor), residues(&loaded));
+        predictor.manifest.metrics["test"]["accuracy"]
+    };
+    let alone = accuracy(0, true, 0);
+    let fitted = accuracy(1, true, 0);
+    let trained = accuracy(1, false, 6);
+    eprintln!("alone {alone:.3}, fitted {fitted:.3}, trained {trained:.3}");
+    assert!(
+        fitted > 0.95 && fitted > alone + 0.15,
+        "alone {alone}, with neighbours {fitted}"
+    );
+    assert!(
+        trained > alone + 0.1,
+        "alone {alone}, with neighbours by Adam {trained}"
+    );
+}
+
+#[test]
+fn neighbours_are_refused_for_whole_protein_tasks_and_beyond_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let out = tempfile::tempdir().unwrap();
+    let data = Datasets {
+        train: rows(16, 1),
+        valid: None,
+        test: None,
+    };
+    let mut spec = spec(out.path());
+    spec.hyper.context = 2;
+    let error = train(&model, &data, &spec, &mut |_| {}, &AtomicBool::new(false))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("--context") && error.contains("per-residue"), "{error}");
+    spec.hyper.context = context::MAX_CONTEXT + 1;
+    let error = train(&model, &data, &spec, &mut |_| {}, &AtomicBool::new(false))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("--context must be between 0 and 32"), "{error}");
+}
