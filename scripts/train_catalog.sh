@@ -29,7 +29,7 @@ for t in ${tasks[@]}; do
     solubility) train solubility 4 --max-length 128 ;;
     # TAPE tasks, official validation files; subsampled training rows (--limit) to fit 2 cores
     # each residue read with its 7 neighbours on either side, the linear mapping fitted in closed
-    # form, no epochs (≈ 9 min; all 9,712 proteins add 0.002 CB513 Q3 for 3.5 times the time)
+    # form, no epochs (553 s on 2 idle cores; all 9,712 proteins add 0.002 CB513 Q3 for 1,744 s)
     secondary_structure) TEST_FILE=test_cb513.csv train secondary_structure 0 \
       --valid "$DATA/secondary_structure/valid.csv" --limit 1000 --batch-size 8 --ridge-head --context 7 ;;
     stability) train stability 3 --valid "$DATA/stability/valid.csv" --limit 8000 --head-hidden 256 ;;
