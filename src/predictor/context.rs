@@ -51,17 +51,9 @@ pub fn expand<'r>(rows: &'r [f32], width: usize, segments: &[Range<usize>], radi
     }
     let span = 2 * radius + 1;
     let mut out = vec![0f32; rows.len() * span];
-    for segment in segments {
-        for i in segment.clone() {
-            let target = &mut out[i * span * width..(i + 1) * span * width];
-            for (slot, block) in target.chunks_exact_mut(width).enumerate() {
-                // the neighbour at offset slot − radius
-                let Some(j) = (i + slot).checked_sub(radius).filter(|j| segment.contains(j)) else {
-                    continue;
-                };
-                block.copy_from_slice(&rows[j * width..(j + 1) * width]);
-            }
-        }
+    for (i, slot, j) in neighbours(segments, radius) {
+        let at = (i * span + slot) * width;
+        out[at..at + width].copy_from_slice(&rows[j * width..(j + 1) * width]);
     }
     Cow::Owned(out)
 }
@@ -75,21 +67,29 @@ pub fn fold(d_expanded: &[f32], width: usize, segments: &[Range<usize>], radius:
     }
     let span = 2 * radius + 1;
     let mut out = vec![0f32; d_expanded.len() / span];
-    for segment in segments {
-        for i in segment.clone() {
-            let source = &d_expanded[i * span * width..(i + 1) * span * width];
-            for (slot, block) in source.chunks_exact(width).enumerate() {
-                let Some(j) = (i + slot).checked_sub(radius).filter(|j| segment.contains(j)) else {
-                    continue;
-                };
-                out[j * width..(j + 1) * width]
-                    .iter_mut()
-                    .zip(block)
-                    .for_each(|(g, d)| *g += d);
-            }
-        }
+    for (i, slot, j) in neighbours(segments, radius) {
+        let at = (i * span + slot) * width;
+        out[j * width..(j + 1) * width]
+            .iter_mut()
+            .zip(&d_expanded[at..at + width])
+            .for_each(|(g, d)| *g += d);
     }
     out
+}
+
+/// Every (row i, slot, neighbour j) with j = i + slot − `radius` inside i's segment: where
+/// [`expand`] copies row j to and [`fold`] sums its gradient back from.
+fn neighbours(segments: &[Range<usize>], radius: usize) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+    segments.iter().flat_map(move |segment| {
+        segment.clone().flat_map(move |i| {
+            (0..=2 * radius).filter_map(move |slot| {
+                (i + slot)
+                    .checked_sub(radius)
+                    .filter(|j| segment.contains(j))
+                    .map(|j| (i, slot, j))
+            })
+        })
+    })
 }
 
 #[cfg(test)]
