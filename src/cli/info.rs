@@ -2,7 +2,7 @@
 //! size and test metrics.
 
 use r2dl::model::{BertConfig, Readout};
-use r2dl::predictor::{CatalogEntry, Kind, Pool};
+use r2dl::predictor::{CatalogEntry, Kind, Manifest, Pool};
 
 use super::output::Printer;
 use super::{CliError, InfoArgs};
@@ -105,6 +105,21 @@ fn print_predictor(out: &mut Printer, entry: &CatalogEntry) {
                 .join(", ")
         ));
     }
+    let mapping = describe_mapping(m);
+    out.line(format_args!(
+        "      trained on {} rows of {} (k = {}, {mapping}); test: {}  [{}]",
+        m.training_data.train_rows,
+        m.training_data.source,
+        m.sparsity.k,
+        test.unwrap_or_else(|| "not measured".into()),
+        entry.dir.display()
+    ));
+}
+
+/// How a predictor's output mapping reads the model and was trained, in words: its shape, the
+/// layers it reads, its pooling and standardisation, a closed-form start (and the epochs that
+/// followed it, when one of them was kept), an ensemble.
+fn describe_mapping(m: &Manifest) -> String {
     let mut mapping = match m.hyper_parameters.head_hidden {
         0 => "linear mapping".to_string(),
         units => format!("{units} hidden units"),
@@ -123,16 +138,42 @@ fn print_predictor(out: &mut Printer, entry: &CatalogEntry) {
     }
     if let Some(penalty) = m.training.ridge_penalty {
         mapping.push_str(&format!(", fitted in closed form (ridge penalty {penalty:e})"));
+        match m.training.best_epoch {
+            0 => {}
+            1 => mapping.push_str(", then trained 1 epoch"),
+            epochs => mapping.push_str(&format!(", then trained {epochs} epochs")),
+        }
     }
     if !m.members.is_empty() {
         mapping.push_str(&format!(", an ensemble of {} members", m.members.len() + 1));
     }
-    out.line(format_args!(
-        "      trained on {} rows of {} (k = {}, {mapping}); test: {}  [{}]",
-        m.training_data.train_rows,
-        m.training_data.source,
-        m.sparsity.k,
-        test.unwrap_or_else(|| "not measured".into()),
-        entry.dir.display()
-    ));
+    mapping
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manifest as `r2dl train --ridge-head --readout 0,1,2,3,4,5,6` writes it, kept at
+    /// `best_epoch`.
+    fn fitted(best_epoch: usize) -> Manifest {
+        let mut manifest: serde_json::Value =
+            serde_json::from_str(include_str!("../../udfs/toxicity/manifest.json")).expect("JSON");
+        manifest["hyper_parameters"]["head_hidden"] = 0.into();
+        manifest["hyper_parameters"]["readout_layers"] = serde_json::json!([0, 1, 2, 3, 4, 5, 6]);
+        manifest["training"]["ridge_penalty"] = 10.0.into();
+        manifest["training"]["best_epoch"] = best_epoch.into();
+        serde_json::from_value(manifest).expect("a manifest")
+    }
+
+    #[test]
+    fn a_closed_form_fit_says_whether_epochs_followed_it() {
+        let kept = "linear mapping on layers 0,1,2,3,4,5,6, fitted in closed form (ridge penalty 1e1)";
+        assert_eq!(describe_mapping(&fitted(0)), kept);
+        assert_eq!(describe_mapping(&fitted(1)), format!("{kept}, then trained 1 epoch"));
+        assert_eq!(describe_mapping(&fitted(3)), format!("{kept}, then trained 3 epochs"));
+        let mut trained = fitted(3);
+        trained.training.ridge_penalty = None;
+        assert_eq!(describe_mapping(&trained), "linear mapping on layers 0,1,2,3,4,5,6");
+    }
 }
