@@ -865,6 +865,21 @@ fn every_fasta_scan_this_cpu_runs_reads_the_same_rows_and_a_bad_choice_is_an_err
             );
         }
     }
+    // a CR inside the header line that each scan reads after a record's sequence
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lone_cr = dir.path().join("lone_cr.fasta");
+    std::fs::write(&lone_cr, ">P1\nMK\n>P2\rx\nMKV\n").expect("write");
+    let query = format!("SELECT id FROM '{}'", lone_cr.display());
+    for path in r2dl::fasta::ScanPath::ALL.into_iter().filter(|path| path.available()) {
+        let out = r2dl_with_scan(path.name(), &["sql", &query]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{}", path.name());
+        assert!(
+            stderr.contains("lone_cr.fasta:3") && stderr.contains("CR alone"),
+            "{}: {stderr}",
+            path.name()
+        );
+    }
     let out = r2dl_with_scan("avx9", &["sql", "SELECT count(*) FROM 'sample_data/sample.fasta'"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && out.stdout.is_empty());

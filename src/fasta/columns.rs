@@ -50,17 +50,20 @@ impl Columns {
     /// Starts a record from a header line without its `>`; `known`: what the body scan saw of
     /// that line, if it did.
     pub(super) fn start_record(&mut self, header: &[u8], known: Option<HeaderLine>) -> Result<(), FastaErrorKind> {
-        if has_lone_cr(header) {
+        // what the scan saw, if it saw this line: positions count from the `>`
+        let known = known.filter(|line| line.end == header.len() + 1);
+        let lone_cr = match known {
+            // a CR that is not the last byte before the line's end
+            Some(line) => line.carriage_return.is_some_and(|cr| cr + 1 < line.end),
+            None => has_lone_cr(header),
+        };
+        if lone_cr {
             return Err(FastaErrorKind::LoneCarriageReturn);
         }
         let (header, id_end) = match known {
             // The scan checked the bytes and found the first blank; with none at the start,
             // nothing needs trimming before the id.
-            Some(line)
-                if line.ascii
-                    && line.end == header.len() + 1
-                    && header.first().is_some_and(|b| !b.is_ascii_whitespace()) =>
-            {
+            Some(line) if line.ascii && header.first().is_some_and(|b| !b.is_ascii_whitespace()) => {
                 // as below: the id ends at the first blank, or where trailing whitespace begins
                 // (say a form feed before the blank), whichever comes first (found by fuzzing)
                 let trimmed = header.trim_ascii_end().len();

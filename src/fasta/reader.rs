@@ -444,6 +444,13 @@ mod tests {
         let err = read_all(b">P1\nMK\n>\t\nMKV\n").unwrap_err();
         assert!(matches!(err.kind, FastaErrorKind::EmptyId));
         assert_eq!(err.location.line, Some(3));
+        // a CR inside a header line the body scan described; one before the line break is a
+        // CRLF line end
+        let err = read_all(b">P1\nMK\n>P2\rx\nMKV\n").unwrap_err();
+        assert!(matches!(err.kind, FastaErrorKind::LoneCarriageReturn));
+        assert_eq!(err.location.line, Some(3));
+        let batches = read_all(b">P1\nMK\n>P2 x\r\nMKV\n").unwrap();
+        assert_eq!(rows(&batches), vec![row("P1", None, "MK"), row("P2", Some("x"), "MKV")]);
     }
 
     /// The rows of `data` in `[start, end)` read through a map of `window` bytes at a time.
