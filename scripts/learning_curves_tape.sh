@@ -8,7 +8,8 @@
 # READOUT=0,2,4,6 trains with `--readout 0,2,4,6` into rows labelled r2dl_readout_0_2_4_6.
 # CONTEXT=7 (secondary_structure) is the shipped recipe instead: no epochs, the linear mapping of
 # each residue with its 7 neighbours on either side fitted in closed form (`--ridge-head
-# --context 7`, penalty chosen on the official validation file), rows labelled r2dl_ridge_context_7.
+# --context 7`, penalty chosen on the official validation file), rows labelled r2dl_ridge_context_7;
+# with READOUT=0,6 as well, r2dl_ridge_context_7_readout_0_6 (the recipe shipped since 2026-12-07).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R2DL=${1:-target/release/r2dl}
@@ -20,7 +21,7 @@ READOUT=${READOUT:-}
 label=r2dl readout=()
 if [ -n "$READOUT" ]; then label="r2dl_readout_${READOUT//,/_}" readout=(--readout "$READOUT"); fi
 CONTEXT=${CONTEXT:-}
-if [ -n "$CONTEXT" ]; then label="r2dl_ridge_context_$CONTEXT"; fi
+if [ -n "$CONTEXT" ]; then label="r2dl_ridge_context_$CONTEXT${READOUT:+_readout_${READOUT//,/_}}"; fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 [ -s "$CSV" ] || echo "task,n,model,epochs_run,steps,seconds,metric,value" > "$CSV"
@@ -41,7 +42,7 @@ for task in ${@:-secondary_structure stability}; do
       if [ -n "$CONTEXT" ]; then
         "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --valid "$DATA/$task/valid.csv" \
           --test "$DATA/$task/$test.csv" --out "$out" --seed 1 --epochs 0 --batch-size 8 --ridge-head \
-          --context "$CONTEXT" --limit "$n" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
+          --context "$CONTEXT" --limit "$n" "${readout[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
       else "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --test "$DATA/$task/$test.csv" \
         --out "$out" --lr 0.01 --head-lr 0.01 --k 16 --seed 1 --epochs "$epochs" --patience 3 \
         --head-hidden 256 --limit "$n" "${extra[@]}" "${readout[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }

@@ -128,6 +128,11 @@ fn describe_mapping(m: &Manifest) -> String {
     if !readout.is_last() {
         mapping.push_str(&format!(" on layers {readout}"));
     }
+    match m.hyper_parameters.context {
+        0 => {}
+        1 => mapping.push_str(", each residue with its neighbour on either side"),
+        context => mapping.push_str(&format!(", each residue with its {context} neighbours on either side")),
+    }
     match m.hyper_parameters.pool {
         Pool::Features => {}
         Pool::Outputs => mapping.push_str(", outputs averaged over residues"),
@@ -175,5 +180,11 @@ mod tests {
         let mut trained = fitted(3);
         trained.training.ridge_penalty = None;
         assert_eq!(describe_mapping(&trained), "linear mapping on layers 0,1,2,3,4,5,6");
+        // a per-residue mapping that reads neighbours
+        trained.hyper_parameters.context = 7;
+        assert_eq!(
+            describe_mapping(&trained),
+            "linear mapping on layers 0,1,2,3,4,5,6, each residue with its 7 neighbours on either side"
+        );
     }
 }

@@ -24,7 +24,7 @@ use super::evaluate::{decision_threshold, evaluate};
 use super::novelty::{NOVELTY_K, homology_groups};
 use super::objective::{ValidationScore, objective};
 use super::residue;
-use super::ridge::{self, Moments};
+use super::ridge::{self, Moments, ValidationErrors};
 use super::rng::{Rng, Stream};
 use super::task::{Example, Task, examples, task_of};
 use crate::model::{InputTable, NUM_RESIDUES, PackedEncoder, Readout, ReprogrammedModel, Theta, input_ids};
@@ -373,15 +373,13 @@ impl<'a> Trainer<'a> {
         let valid_set: Vec<&Example> = valid_set.iter().collect();
         let train_set: Vec<&Example> = self.train_set.iter().collect();
         let (dim, outputs) = (self.state.head.dim(), self.state.head.outputs());
-        let moments = |examples: &[&Example]| {
-            let mut moments = Moments::new(dim, outputs);
-            self.for_each_fit_row(examples, &mut |x, y| moments.add(x, &y.values(outputs)));
-            moments
-        };
-        let (mut fit, penalty) =
-            ridge::fit_choosing_penalty(&moments(&train_set), &moments(&valid_set)).ok_or_else(|| {
-                TrainError::Settings("the least-squares fit of the output mapping has no solution".into())
-            })?;
+        let mut moments = Moments::new(dim, outputs);
+        self.for_each_fit_row(&train_set, &mut |x, y| moments.add(x, &y.values(outputs)));
+        let mut errors = ValidationErrors::new(&moments);
+        self.for_each_fit_row(&valid_set, &mut |x, y| errors.add(x, &y.values(outputs)));
+        let (mut fit, penalty) = errors.best().ok_or_else(|| {
+            TrainError::Settings("the least-squares fit of the output mapping has no solution".into())
+        })?;
         if self.kind != Kind::Regression {
             let mut logits = Vec::new();
             let mut classes = Vec::new();
