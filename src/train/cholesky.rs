@@ -1,5 +1,5 @@
-//! Solving small symmetric positive definite systems by Cholesky, in f64: OMP's least squares
-//! over a few atoms, and the closed-form output mapping over d features.
+//! Solving symmetric positive definite systems by Cholesky, in f64: OMP's least squares
+//! over a few atoms, and the closed-form output mapping over up to thousands of features.
 
 use rayon::prelude::*;
 

@@ -18,7 +18,7 @@ pub(super) const PENALTIES: [f64; 10] = [1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1
 const BLOCK_ROWS: usize = 128;
 
 /// Sums over rows of features `x` (`dim` each) and targets `y` (`outputs` each): everything a
-/// least-squares fit and its squared error need.
+/// least-squares fit needs.
 #[derive(Debug, Clone)]
 pub(super) struct Moments {
     dim: usize,
