@@ -90,14 +90,18 @@ fn factor(a: &mut [f64], n: usize, small: SmallPivot, block: usize) -> Option<()
 }
 
 /// `L Y = B`, then `Lᵀ X = Y`, `B` becoming `X`; `L` is the lower triangle of `a`, read a row at
-/// a time in both directions.
+/// a time in both directions, and `B` a row at a time too (a fit of 1,195 classes has rows of
+/// 1,195 values).
 fn substitute(a: &[f64], n: usize, b: &mut [f64], k: usize) {
     for i in 0..n {
-        let row = &a[i * n..i * n + i];
-        for c in 0..k {
-            let sum: f64 = row.iter().enumerate().map(|(p, l)| l * b[p * k + c]).sum();
-            b[i * k + c] = (b[i * k + c] - sum) / a[i * n + i];
+        let (solved, from_i) = b.split_at_mut(i * k);
+        let y_i = &mut from_i[..k];
+        for (l, y_p) in a[i * n..i * n + i].iter().zip(solved.chunks_exact(k)) {
+            for (y, y_p) in y_i.iter_mut().zip(y_p) {
+                *y -= l * y_p;
+            }
         }
+        y_i.iter_mut().for_each(|y| *y /= a[i * n + i]);
     }
     for i in (0..n).rev() {
         let (before, from_i) = b.split_at_mut(i * k);
