@@ -612,6 +612,15 @@ mod lanes {
         }
     }
 
+    /// A last partial block, padded with a residue: no `>`, line end, blank or unusual byte,
+    /// so the padding changes none of the results.
+    #[inline(always)]
+    fn padded(tail: &[u8]) -> [u8; BLOCK] {
+        let mut block = [b'A'; BLOCK];
+        block[..tail.len()].copy_from_slice(tail);
+        block
+    }
+
     /// What the blocks before the current one added up to.
     struct Totals<B: Block> {
         /// Where the current block starts in the text.
@@ -754,10 +763,7 @@ mod lanes {
                 if tail.is_empty() {
                     break 'found None;
                 }
-                // the tail, padded with a residue, which changes none of the results
-                let mut padded = [b'A'; BLOCK];
-                padded[..tail.len()].copy_from_slice(tail);
-                totals.block::<UNUSUAL>(&padded, masks)
+                totals.block::<UNUSUAL>(&padded(tail), masks)
             };
             match header {
                 Some(at) => totals.scan(at, true, header_line(&text[at..])),
@@ -802,10 +808,7 @@ mod lanes {
                     return Some(HeaderLine { end, ..line });
                 }
             }
-            // the tail, padded with a residue: no line end, blank or non-ASCII byte
-            let mut padded = [b'A'; BLOCK];
-            padded[..tail.len()].copy_from_slice(tail);
-            let end = header_block::<B>(&padded, text.len() - tail.len(), &mut line)?;
+            let end = header_block::<B>(&padded(tail), text.len() - tail.len(), &mut line)?;
             Some(HeaderLine { end, ..line })
         }
     }

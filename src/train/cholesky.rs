@@ -38,34 +38,28 @@ fn factor(a: &mut [f64], n: usize, small: SmallPivot, block: usize) -> Option<()
     let mut panel = Vec::new();
     for start in (0..n).step_by(block) {
         let end = (start + block).min(n);
-        // the diagonal block, row by row
-        for j in start..end {
-            let row_j = &a[j * n + start..j * n + j];
-            let diagonal = a[j * n + j] - dot(row_j, row_j);
+        // the diagonal block, row by row: each row solved against the rows above it, then its
+        // pivot
+        for i in start..end {
+            let (factored, rest) = a.split_at_mut(i * n);
+            let row = &mut rest[..n];
+            solve_row(row, factored, n, start, i);
+            let diagonal = row[i] - dot(&row[start..i], &row[start..i]);
             let diagonal = match small {
                 SmallPivot::Fail(floor) if !(diagonal > floor && diagonal.is_finite()) => return None,
                 SmallPivot::Fail(_) => diagonal,
                 SmallPivot::Clamp(floor) => diagonal.max(floor),
             };
-            a[j * n + j] = diagonal.sqrt();
-            let (above, below) = a.split_at_mut((j + 1) * n);
-            let row_j = &above[j * n..];
-            for row in below[..(end - j - 1) * n].chunks_exact_mut(n) {
-                row[j] = (row[j] - dot(&row[start..j], &row_j[start..j])) / row_j[j];
-            }
+            row[i] = diagonal.sqrt();
         }
         if end == n {
             break;
         }
-        // the rows below it: L[i, start..end] Lᵀ_diagonal = A[i, start..end], each row apart
-        let (above, below) = a.split_at_mut(end * n);
-        let diagonal = &above[start * n..];
-        below.par_chunks_mut(n).for_each(|row| {
-            for j in start..end {
-                let l_j = &diagonal[(j - start) * n..];
-                row[j] = (row[j] - dot(&row[start..j], &l_j[start..j])) / l_j[j];
-            }
-        });
+        // the rows below it, each solved against the diagonal block, in parallel
+        let (factored, below) = a.split_at_mut(end * n);
+        below
+            .par_chunks_mut(n)
+            .for_each(|row| solve_row(row, factored, n, start, end));
         // the rest of the lower triangle, a block of rows at a time: A[r, c] −= L[r, ·] L[c, ·]ᵀ
         let width = end - start;
         let rows = n - end;
@@ -87,6 +81,16 @@ fn factor(a: &mut [f64], n: usize, small: SmallPivot, block: usize) -> Option<()
         }
     }
     Some(())
+}
+
+/// Solves `row[start..upto]` for its part of `L`, given `L`'s rows `start..upto` in `factored`
+/// (row-major, `n` wide, from row 0) and what earlier blocks already subtracted:
+/// `row[j] = (row[j] − Σ_{start ≤ p < j} row[p] L[j, p]) / L[j, j]`.
+fn solve_row(row: &mut [f64], factored: &[f64], n: usize, start: usize, upto: usize) {
+    for j in start..upto {
+        let l_j = &factored[j * n..];
+        row[j] = (row[j] - dot(&row[start..j], &l_j[start..j])) / l_j[j];
+    }
 }
 
 /// `L Y = B`, then `Lᵀ X = Y`, `B` becoming `X`; `L` is the lower triangle of `a`, read a row at
