@@ -898,14 +898,21 @@ fn an_output_mapping_fitted_in_closed_form_on_the_real_model_is_kept_served_and_
     let trained = r2dl(&[
         "train", "--name", "tiny_ridge", "--train", arg(&labelled("toxicity_train.csv")),
         "--test", arg(&labelled("toxicity_test.csv")), "--limit", "64", "--epochs", "0",
-        "--standardise", "--ridge-head", "--out", arg(&out),
+        "--standardise", "--ridge-head", "--holdout", "0", "--out", arg(&out),
     ]);
     let stderr = String::from_utf8(trained.stderr).expect("UTF-8");
     assert!(trained.status.success(), "{stderr}");
-    assert!(stderr.contains("output mapping fitted (ridge penalty"), "{stderr}");
+    // every row fits, the penalty by 5-fold cross-validation (the default), the probabilities
+    // scaled on each row's out-of-fold score
+    assert!(
+        stderr.contains("output mapping fitted (ridge penalty") && stderr.contains("no validation rows"),
+        "{stderr}"
+    );
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).expect("manifest")).expect("JSON");
     assert_eq!(manifest["hyper_parameters"]["ridge_head"], true);
+    assert_eq!(manifest["hyper_parameters"]["ridge_folds"], 5);
+    assert_eq!(manifest["training_data"]["train_rows"], 64);
     assert_eq!(manifest["training"]["best_epoch"], 0);
     assert_eq!(manifest["training"]["steps"], 0);
     let penalty = manifest["training"]["ridge_penalty"].as_f64().expect("the penalty");
@@ -915,7 +922,9 @@ fn an_output_mapping_fitted_in_closed_form_on_the_real_model_is_kept_served_and_
     eval_matches_the_manifest_test_auroc(&out, &manifest);
     let info = ok(&["info", "--udfs", arg(&udfs)]);
     assert!(
-        info.contains(&format!("fitted in closed form (ridge penalty {penalty:e})")),
+        info.contains(&format!(
+            "fitted in closed form (ridge penalty {penalty:.2e}, chosen by 5-fold cross-validation)"
+        )),
         "{info}"
     );
     // no checkpoint is left behind

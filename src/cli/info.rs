@@ -142,7 +142,13 @@ fn describe_mapping(m: &Manifest) -> String {
         mapping.push_str(", inputs standardised");
     }
     if let Some(penalty) = m.training.ridge_penalty {
-        mapping.push_str(&format!(", fitted in closed form (ridge penalty {penalty:e})"));
+        let chosen_by = match m.hyper_parameters.ridge_folds {
+            0 => String::new(),
+            folds => format!(", chosen by {folds}-fold cross-validation"),
+        };
+        mapping.push_str(&format!(
+            ", fitted in closed form (ridge penalty {penalty:.2e}{chosen_by})"
+        ));
         match m.training.best_epoch {
             0 => {}
             1 => mapping.push_str(", then trained 1 epoch"),
@@ -167,14 +173,22 @@ mod tests {
         manifest["hyper_parameters"]["head_hidden"] = 0.into();
         manifest["hyper_parameters"]["readout_layers"] = serde_json::json!([0, 1, 2, 3, 4, 5, 6]);
         manifest["training"]["ridge_penalty"] = 10.0.into();
+        manifest["hyper_parameters"]["ridge_folds"] = 0.into();
         manifest["training"]["best_epoch"] = best_epoch.into();
         serde_json::from_value(manifest).expect("a manifest")
     }
 
     #[test]
     fn a_closed_form_fit_says_whether_epochs_followed_it() {
-        let kept = "linear mapping on layers 0,1,2,3,4,5,6, fitted in closed form (ridge penalty 1e1)";
+        let kept = "linear mapping on layers 0,1,2,3,4,5,6, fitted in closed form (ridge penalty 1.00e1)";
         assert_eq!(describe_mapping(&fitted(0)), kept);
+        let mut folded = fitted(0);
+        (folded.hyper_parameters.ridge_folds, folded.training.ridge_penalty) = (5, Some(10f64.sqrt()));
+        assert_eq!(
+            describe_mapping(&folded),
+            "linear mapping on layers 0,1,2,3,4,5,6, fitted in closed form (ridge penalty 3.16e0, chosen by \
+             5-fold cross-validation)"
+        );
         assert_eq!(describe_mapping(&fitted(1)), format!("{kept}, then trained 1 epoch"));
         assert_eq!(describe_mapping(&fitted(3)), format!("{kept}, then trained 3 epochs"));
         let mut trained = fitted(3);

@@ -185,10 +185,17 @@ pub struct TrainArgs {
     #[arg(long)]
     standardise: bool,
     /// Start the linear output mapping from its least-squares (ridge) fit on the frozen
-    /// features of every training row, the penalty chosen on the validation rows (regressions);
-    /// the epochs then train Θ and the mapping from there, and `--epochs 0` keeps the fit alone.
+    /// features of every training row, the penalty chosen by cross-validation over them (see
+    /// --ridge-folds); the epochs then train Θ and the mapping from there, and `--epochs 0`
+    /// keeps the fit alone.
     #[arg(long)]
     ridge_head: bool,
+    /// With --ridge-head: the folds of the cross-validation that chooses the fit's penalty
+    /// (memory: K + 3 times the square of the mapping's width in doubles); 0: the validation
+    /// rows choose it instead, for mappings too wide for that (per-residue ones with
+    /// --context) [default: 5].
+    #[arg(long, value_name = "K")]
+    ridge_folds: Option<usize>,
     /// Per-residue tasks: the output mapping reads each residue's features with those of its N
     /// neighbours on either side (a convolution of width 2N + 1 over the residues, like TAPE's
     /// secondary-structure head) [default: 0, the residue's own].

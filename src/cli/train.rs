@@ -10,8 +10,8 @@ use r2dl::predictor::metrics::Metrics;
 use r2dl::predictor::{HyperParameters, Predictor, is_function_name};
 use r2dl::runtime::{run_on_compute_pool, shared_model};
 use r2dl::train::{
-    DataSource, Datasets, KmerIndex, NOVEL_BELOW, NOVELTY_K, Progress, TrainSpec, evaluate_subsets, read_labelled,
-    train_ensemble,
+    DEFAULT_RIDGE_FOLDS, DataSource, Datasets, KmerIndex, NOVEL_BELOW, NOVELTY_K, Progress, TrainSpec,
+    evaluate_subsets, read_labelled, train_ensemble,
 };
 
 use super::output::Printer;
@@ -45,7 +45,7 @@ pub async fn run_train(args: TrainArgs) -> Result<(), CliError> {
     };
     // the closed-form fit, kept as it was, is "epoch 0"
     let kept = match (m.training.best_epoch, m.training.ridge_penalty) {
-        (0, Some(penalty)) => format!("the closed-form fit (ridge penalty {penalty:e}) kept"),
+        (0, Some(penalty)) => format!("the closed-form fit (ridge penalty {penalty:.2e}) kept"),
         (best, _) => format!("best epoch {best}"),
     };
     eprintln!(
@@ -108,6 +108,9 @@ fn train_spec(args: &TrainArgs) -> TrainSpec {
         pool: args.pool.unwrap_or(defaults.pool),
         standardise: args.standardise,
         ridge_head: args.ridge_head,
+        ridge_folds: args
+            .ridge_folds
+            .unwrap_or(if args.ridge_head { DEFAULT_RIDGE_FOLDS } else { 0 }),
         context: args.context.unwrap_or(defaults.context),
         ..defaults
     };
@@ -148,11 +151,16 @@ fn show_progress(bar: &ProgressBar, progress: Progress) {
             seconds,
         } => say(
             bar,
-            format!(
-                "output mapping fitted (ridge penalty {penalty:e}): validation {}, loss {}, {seconds:.1} s",
-                score.metric_text(),
-                score.loss_text()
-            ),
+            match score {
+                Some(score) => format!(
+                    "output mapping fitted (ridge penalty {penalty:.2e}): validation {}, loss {}, {seconds:.1} s",
+                    score.metric_text(),
+                    score.loss_text()
+                ),
+                None => {
+                    format!("output mapping fitted (ridge penalty {penalty:.2e}): no validation rows, {seconds:.1} s")
+                }
+            },
         ),
         Progress::Epoch {
             epoch,

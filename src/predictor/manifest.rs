@@ -160,6 +160,11 @@ pub struct HyperParameters {
     /// from zero (left out of the manifest when not).
     #[serde(default, skip_serializing_if = "is_false")]
     pub ridge_head: bool,
+    /// With `ridge_head`: the folds of the cross-validation over the training rows that
+    /// chooses the fit's penalty; 0 (left out of the manifest, and what predictors trained
+    /// before it had): the validation rows choose it.
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    pub ridge_folds: usize,
     /// Per-residue predictors: the neighbours on each side whose features the output mapping
     /// reads with each residue's own ([`super::context`]); 0 (left out of the manifest): the
     /// residue's alone.
@@ -312,6 +317,7 @@ impl Default for HyperParameters {
             pool: Pool::Features,
             standardise: false,
             ridge_head: false,
+            ridge_folds: 0,
             context: 0,
         }
     }

@@ -28,4 +28,4 @@ pub use evaluate::{evaluate, evaluate_subsets};
 pub use novelty::{KmerIndex, NOVEL_BELOW, NOVELTY_K, homology_groups};
 pub use objective::ValidationScore;
 pub use rng::{Rng, Stream};
-pub use trainer::{Datasets, Progress, TrainSpec, train};
+pub use trainer::{DEFAULT_RIDGE_FOLDS, Datasets, Progress, TrainSpec, train};

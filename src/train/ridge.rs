@@ -1,7 +1,9 @@
 //! The output mapping fitted in closed form (`r2dl train --ridge-head`): ridge regression of the
 //! training targets on the frozen model's features, from sums over the rows, so that memory does
-//! not grow with them. The penalty is the one of [`PENALTIES`] whose fit has the least squared
-//! error on the validation rows, summed as their features stream by ([`ValidationErrors`]).
+//! not grow with them. The penalty is the one whose fit has the least squared error either in
+//! k-fold cross-validation over the training rows ([`FoldedMoments`]: the sums of each fold, so
+//! every fold's error comes from sums too), or on the validation rows, summed as their features
+//! stream by ([`ValidationErrors`]: for mappings too wide to hold k + 1 sets of sums).
 //!
 //! Why: a linear mapping trained by Adam from zero moves slowly when the features that matter
 //! differ little between inputs (variants of one protein), and stops where the epoch budget
@@ -13,6 +15,9 @@ use crate::predictor::Dense;
 
 /// The penalties tried, on the squared norm of the weights (not of the biases).
 pub(super) const PENALTIES: [f64; 10] = [1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6];
+
+/// Penalties tried between the two best of [`PENALTIES`] in cross-validation: the half decades.
+const HALF_DECADE: f64 = 3.162_277_660_168_379_5;
 
 /// Rows of Σ x xᵀ added by one matrix product.
 const BLOCK_ROWS: usize = 128;
@@ -26,6 +31,8 @@ pub(super) struct Moments {
     rows: usize,
     sum_x: Vec<f64>,
     sum_y: Vec<f64>,
+    /// Σ y², one per output.
+    yy: Vec<f64>,
     /// Σ x xᵀ, `dim × dim`: its lower triangle (and diagonal); the rest is undefined.
     xx: Vec<f64>,
     /// Σ x yᵀ, `dim × outputs`.
@@ -41,6 +48,7 @@ impl Moments {
             rows: 0,
             sum_x: vec![0.0; dim],
             sum_y: vec![0.0; outputs],
+            yy: vec![0.0; outputs],
             xx: vec![0.0; dim * dim],
             xy: vec![0.0; dim * outputs],
         }
@@ -81,6 +89,7 @@ impl Moments {
             }
             for (o, &yo) in y.iter().enumerate() {
                 self.sum_y[o] += f64::from(yo);
+                self.yy[o] += f64::from(yo) * f64::from(yo);
             }
         }
         self.rows += rows;
@@ -125,6 +134,154 @@ impl Moments {
             }
         }
         Some(dense)
+    }
+
+    /// `Σ ‖y − W x − b‖²` of `fit` over these rows, from the sums alone:
+    /// `Σ y² − 2 wᵀ Σ x y − 2 b Σ y + wᵀ (Σ x xᵀ) w + 2 b wᵀ Σ x + n b²` per output.
+    pub(super) fn squared_error(&self, fit: &Dense) -> f64 {
+        let (dim, n) = (self.dim, self.rows as f64);
+        let mut total = 0.0;
+        for o in 0..self.outputs {
+            let w: Vec<f64> = fit.weight[o * dim..(o + 1) * dim]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
+            let b = f64::from(fit.bias[o]);
+            let mut quadratic = 0.0;
+            for i in 0..dim {
+                // the lower triangle: the diagonal once, each pair below it twice
+                let row = &self.xx[i * dim..i * dim + i];
+                let below: f64 = row.iter().zip(&w).map(|(x, wj)| x * wj).sum();
+                quadratic += w[i] * (2.0 * below + self.xx[i * dim + i] * w[i]);
+            }
+            let xy: f64 = (0..dim).map(|i| w[i] * self.xy[i * self.outputs + o]).sum();
+            let x: f64 = w.iter().zip(&self.sum_x).map(|(w, s)| w * s).sum();
+            total += self.yy[o] - 2.0 * xy - 2.0 * b * self.sum_y[o] + quadratic + 2.0 * b * x + n * b * b;
+        }
+        total
+    }
+
+    /// These sums less those of `part`, a subset of the rows.
+    fn without(&self, part: &Moments) -> Moments {
+        let less = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a - b).collect();
+        Moments {
+            dim: self.dim,
+            outputs: self.outputs,
+            rows: self.rows - part.rows,
+            sum_x: less(&self.sum_x, &part.sum_x),
+            sum_y: less(&self.sum_y, &part.sum_y),
+            yy: less(&self.yy, &part.yy),
+            xx: less(&self.xx, &part.xx),
+            xy: less(&self.xy, &part.xy),
+        }
+    }
+
+    /// Adds another set of sums over different rows.
+    fn absorb(&mut self, other: &Moments) {
+        let add = |a: &mut [f64], b: &[f64]| a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+        add(&mut self.sum_x, &other.sum_x);
+        add(&mut self.sum_y, &other.sum_y);
+        add(&mut self.yy, &other.yy);
+        add(&mut self.xx, &other.xx);
+        add(&mut self.xy, &other.xy);
+        self.rows += other.rows;
+    }
+}
+
+/// What [`FoldedMoments::best`] chose.
+#[derive(Debug)]
+pub(super) struct CrossValidated {
+    /// The fit of every row under `penalty`.
+    pub fit: Dense,
+    /// The penalty with the least cross-validated squared error.
+    pub penalty: f64,
+}
+
+/// The sums of each of k folds of the training rows, for choosing the penalty by k-fold
+/// cross-validation: each fold's squared error under the fit of the other folds' rows, summed
+/// over the folds, with no second pass over the rows. The penalties tried are [`PENALTIES`],
+/// then the half decades on either side of the best; the mapping is the fit of every row under
+/// the penalty with the least error. Memory: k + 3 sets of `dim²` sums (the folds, their total, one
+/// complement, the system being solved).
+pub(super) struct FoldedMoments {
+    folds: Vec<Moments>,
+}
+
+impl FoldedMoments {
+    /// `folds` empty folds (at least 2).
+    pub(super) fn new(dim: usize, outputs: usize, folds: usize) -> Self {
+        Self {
+            folds: (0..folds.max(2)).map(|_| Moments::new(dim, outputs)).collect(),
+        }
+    }
+
+    /// Adds rows `x` (`n × dim`) with targets `y` (`n × outputs`), row `i` to fold `fold[i]`.
+    pub(super) fn add(&mut self, x: &[f32], y: &[f32], fold: &[usize]) {
+        let (dim, outputs) = (self.folds[0].dim, self.folds[0].outputs);
+        debug_assert_eq!(x.len(), fold.len() * dim, "a fold for every row");
+        for (f, moments) in self.folds.iter_mut().enumerate() {
+            let rows: Vec<usize> = (0..fold.len()).filter(|&i| fold[i] == f).collect();
+            if rows.len() == fold.len() {
+                moments.add(x, y);
+            } else if !rows.is_empty() {
+                let xs: Vec<f32> = rows.iter().flat_map(|&i| &x[i * dim..(i + 1) * dim]).copied().collect();
+                let ys: Vec<f32> = rows
+                    .iter()
+                    .flat_map(|&i| &y[i * outputs..(i + 1) * outputs])
+                    .copied()
+                    .collect();
+                moments.add(&xs, &ys);
+            }
+        }
+    }
+
+    /// The cross-validated squared error of `penalty`, summed over the folds; `None` when a
+    /// fold's complement has no fit.
+    fn error(&self, total: &Moments, penalty: f64) -> Option<f64> {
+        let mut error = 0.0;
+        for fold in self.folds.iter().filter(|fold| fold.rows > 0) {
+            let fit = total.without(fold).fit(penalty)?;
+            error += fold.squared_error(&fit);
+        }
+        Some(error).filter(|e| e.is_finite())
+    }
+
+    /// The sums over every row.
+    fn total(&self) -> Moments {
+        let mut total = Moments::new(self.folds[0].dim, self.folds[0].outputs);
+        self.folds.iter().for_each(|fold| total.absorb(fold));
+        total
+    }
+
+    /// The fit of every row under the penalty with the least cross-validated error; `None`
+    /// when no penalty gave a fit or fewer than two folds hold rows.
+    pub(super) fn best(&self) -> Option<CrossValidated> {
+        if self.folds.iter().filter(|fold| fold.rows > 0).count() < 2 {
+            return None;
+        }
+        let total = self.total();
+        let mut tried: Vec<(f64, f64)> = PENALTIES
+            .iter()
+            .filter_map(|&penalty| self.error(&total, penalty).map(|error| (penalty, error)))
+            .collect();
+        let &(best, _) = tried.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
+        for penalty in [best / HALF_DECADE, best * HALF_DECADE] {
+            if let Some(error) = self.error(&total, penalty) {
+                tried.push((penalty, error));
+            }
+        }
+        let &(penalty, _) = tried.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
+        Some(CrossValidated {
+            fit: total.fit(penalty)?,
+            penalty,
+        })
+    }
+
+    /// Each fold's out-of-fold mapping under `penalty`: the fit of the other folds' rows, for
+    /// predictions on rows the fit has not seen (`None` where a complement has no fit).
+    pub(super) fn out_of_fold(&self, penalty: f64) -> Vec<Option<Dense>> {
+        let total = self.total();
+        self.folds.iter().map(|fold| total.without(fold).fit(penalty)).collect()
     }
 }
 
@@ -349,6 +506,111 @@ mod tests {
         collinear.add(&[1.0, 2.0, 2.0, 4.0, 3.0, 6.0], &[1.0, 2.0, 3.0]);
         assert!(collinear.fit(0.0).is_none());
         assert!(collinear.fit(1e-3).is_some());
+    }
+
+    /// `rows` of `data`, row `i` in fold `i % folds`, as [`FoldedMoments`] and row by row.
+    fn folded(x: &[f32], y: &[f32], folds: usize) -> FoldedMoments {
+        let fold: Vec<usize> = (0..y.len() / 2).map(|i| i % folds).collect();
+        let mut moments = FoldedMoments::new(3, 2, folds);
+        let half = fold.len() / 2;
+        // in two batches, as rows stream by
+        moments.add(&x[..half * 3], &y[..half * 2], &fold[..half]);
+        moments.add(&x[half * 3..], &y[half * 2..], &fold[half..]);
+        moments
+    }
+
+    #[test]
+    fn the_squared_error_from_the_sums_is_the_error_row_by_row() {
+        let (x, y) = data(50, 0.3, 6);
+        let mut moments = Moments::new(3, 2);
+        moments.add(&x, &y);
+        // any mapping, not only the fit of these rows
+        let mapping = Dense {
+            weight: vec![0.1, 0.7, -0.4, 2.0, -1.0, 0.5],
+            bias: vec![0.3, -1.2],
+            inputs: 3,
+        };
+        for fit in [mapping, moments.fit(1.0).unwrap()] {
+            let direct: f64 = fit
+                .forward(&x)
+                .iter()
+                .zip(&y)
+                .map(|(p, t)| f64::from(p - t).powi(2))
+                .sum();
+            let from_sums = moments.squared_error(&fit);
+            assert!(
+                (direct - from_sums).abs() < 1e-6 * direct.max(1.0),
+                "{direct} vs {from_sums}"
+            );
+        }
+    }
+
+    #[test]
+    fn cross_validation_chooses_the_penalty_the_rows_support_and_fits_them_all() {
+        // clean linear targets: a small penalty
+        let (x, y) = data(300, 0.01, 7);
+        let moments = folded(&x, &y, 5);
+        let CrossValidated { fit, penalty } = moments.best().unwrap();
+        assert!(penalty <= 1.0, "chose {penalty}");
+        let mut all = Moments::new(3, 2);
+        all.add(&x, &y);
+        assert_eq!(fit, all.fit(penalty).unwrap());
+        // no decade, and neither half decade beside the best, has a smaller error
+        let total = moments.total();
+        let chosen = moments.error(&total, penalty).unwrap();
+        let decade = PENALTIES
+            .iter()
+            .copied()
+            .min_by(|a, b| {
+                moments
+                    .error(&total, *a)
+                    .unwrap()
+                    .total_cmp(&moments.error(&total, *b).unwrap())
+            })
+            .unwrap();
+        for other in PENALTIES
+            .into_iter()
+            .chain([decade / HALF_DECADE, decade * HALF_DECADE])
+        {
+            assert!(chosen <= moments.error(&total, other).unwrap(), "{penalty} vs {other}");
+        }
+        // each fold's out-of-fold mapping is the fit of the other folds' rows alone, and the
+        // cross-validated error is the fold rows' squared error under it, summed
+        let mut direct = 0.0;
+        for (f, fold_fit) in moments.out_of_fold(penalty).into_iter().enumerate() {
+            let mut others = Moments::new(3, 2);
+            for i in (0..300).filter(|i| i % 5 != f) {
+                others.add(&x[i * 3..i * 3 + 3], &y[i * 2..i * 2 + 2]);
+            }
+            let (got, want) = (fold_fit.unwrap(), others.fit(penalty).unwrap());
+            for (g, w) in got
+                .weight
+                .iter()
+                .chain(&got.bias)
+                .zip(want.weight.iter().chain(&want.bias))
+            {
+                assert!((g - w).abs() < 1e-4, "fold {f}: {got:?} vs {want:?}");
+            }
+            for i in (0..300).filter(|i| i % 5 == f) {
+                let predicted = got.forward(&x[i * 3..i * 3 + 3]);
+                direct += predicted
+                    .iter()
+                    .zip(&y[i * 2..i * 2 + 2])
+                    .map(|(p, t)| f64::from(p - t).powi(2))
+                    .sum::<f64>();
+            }
+        }
+        assert!((direct - chosen).abs() < 1e-4 * direct.max(1.0), "{direct} vs {chosen}");
+        // targets that the features do not explain: the largest penalties (the mean)
+        let mut rng = Rng::stream(8, Stream::HeadInit);
+        let noise: Vec<f32> = y.iter().map(|_| rng.unit() as f32).collect();
+        let CrossValidated { penalty, .. } = folded(&x, &noise, 5).best().unwrap();
+        assert!(penalty >= 1e2, "chose {penalty}");
+        // every row in one fold leaves nothing to validate on
+        assert!(folded(&x, &y, 1).best().is_none());
+        let mut one_fold = FoldedMoments::new(3, 2, 3);
+        one_fold.add(&x, &y, &vec![2; 300]);
+        assert!(one_fold.best().is_none());
     }
 
     #[test]

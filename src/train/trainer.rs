@@ -24,7 +24,7 @@ use super::evaluate::{decision_threshold, evaluate};
 use super::novelty::{NOVELTY_K, homology_groups};
 use super::objective::{ValidationScore, objective};
 use super::residue;
-use super::ridge::{self, Moments, ValidationErrors};
+use super::ridge::{self, FoldedMoments, Moments, ValidationErrors};
 use super::rng::{Rng, Stream};
 use super::task::{Example, Task, examples, task_of};
 use crate::model::{InputTable, NUM_RESIDUES, PackedEncoder, Readout, ReprogrammedModel, Theta, input_ids};
@@ -92,10 +92,10 @@ pub enum Progress {
     },
     /// The output mapping was fitted in closed form (`--ridge-head`), before the first epoch.
     HeadFitted {
-        /// The penalty chosen on the validation rows.
+        /// The penalty chosen (by cross-validation or on the validation rows).
         penalty: f64,
-        /// The fit's validation score (with the initial Θ).
-        score: ValidationScore,
+        /// The fit's validation score (with the initial Θ); `None` without validation rows.
+        score: Option<ValidationScore>,
         /// Seconds the fit and its validation took.
         seconds: f64,
     },
@@ -138,6 +138,19 @@ pub fn train(
 
 /// Hidden units of the output mapping at most (4,096 × d weights: 6 MB at d = 384).
 pub const MAX_HEAD_HIDDEN: usize = 4096;
+
+/// The folds of the cross-validation that chooses the closed-form fit's penalty when
+/// `--ridge-head` is given without `--ridge-folds`.
+pub const DEFAULT_RIDGE_FOLDS: usize = 5;
+
+/// The most folds `--ridge-folds` takes: each holds the square of the mapping's width in sums.
+const MAX_RIDGE_FOLDS: usize = 20;
+
+/// The most memory the cross-validation's sums may take (k + 3 sets of `width²` doubles): a
+/// per-residue mapping with neighbours (11,520 features: 1.1 GB a set) chooses its penalty on
+/// validation rows instead.
+const MAX_CROSS_VALIDATION_BYTES: f64 = 6e9;
+
 /// Sequences per optimiser step at most.
 pub const MAX_BATCH_SIZE: usize = 4096;
 
@@ -185,6 +198,17 @@ fn check_settings(hyper: &HyperParameters, dim: usize, layers: usize) -> Result<
         return Err(TrainError::Settings(format!(
             "--average-last must be between 0 and 1, not {}",
             hyper.average_last
+        )));
+    }
+    if hyper.ridge_folds > 0 && !hyper.ridge_head {
+        return Err(TrainError::Settings(
+            "--ridge-folds chooses the penalty of --ridge-head's fit: give --ridge-head too".into(),
+        ));
+    }
+    if hyper.ridge_folds == 1 || hyper.ridge_folds > MAX_RIDGE_FOLDS {
+        return Err(TrainError::Settings(format!(
+            "--ridge-folds must be 0 (the validation rows choose the penalty) or between 2 and {MAX_RIDGE_FOLDS}, not {}",
+            hyper.ridge_folds
         )));
     }
     if hyper.ridge_head && (hyper.head_hidden > 0 || hyper.pool.reads_residues()) {
@@ -269,9 +293,9 @@ impl<'a> Trainer<'a> {
             ));
         }
         let splits = split(data, spec, kind)?;
-        if hyper.ridge_head && splits.valid.is_empty() {
+        if hyper.ridge_head && hyper.ridge_folds == 0 && splits.valid.is_empty() {
             return Err(TrainError::Settings(
-                "--ridge-head chooses its penalty on validation rows: give --valid or a --holdout above 0".into(),
+                "--ridge-folds 0 chooses the penalty on validation rows: give --valid or a --holdout above 0".into(),
             ));
         }
         // every residue of every file is checked before the labels are
@@ -291,6 +315,9 @@ impl<'a> Trainer<'a> {
         let run = run_fingerprint(&manifest, spec, &splits.train)?;
 
         let mapped_width = readout.count() * model.dim() * (2 * hyper.context + 1);
+        if hyper.ridge_head {
+            cross_validation_fits(mapped_width, hyper.ridge_folds)?;
+        }
         let (dictionary, mut state) = initial_state(model, hyper, task.outputs(), mapped_width)?;
         if hyper.standardise && !spec.resume {
             let table = base_table.with_residues(&state.v_t);
@@ -364,29 +391,60 @@ impl<'a> Trainer<'a> {
 
     /// Replaces the output mapping by its least-squares fit on the features of every training
     /// row (per-residue tasks: every labelled residue) under the initial Θ — the penalty chosen
-    /// on the validation rows; for classes, a fit of the one-hot labels whose scale (the softmax
-    /// temperature) is then chosen for the least validation cross-entropy — validates it as
-    /// "epoch 0", the one kept unless a later epoch beats it, and saves a checkpoint.
+    /// by k-fold cross-validation over those rows (`--ridge-folds`, each example's rows in one
+    /// fold) or on the validation rows; for classes, a fit of the one-hot labels whose scale
+    /// (the softmax temperature) is then chosen for the least cross-entropy on rows the fit has
+    /// not seen (the validation rows, or without them each training row under its fold's
+    /// out-of-fold fit) — validates it as "epoch 0", the one kept unless a later epoch beats it,
+    /// and saves a checkpoint.
     fn fit_head(&mut self, report: &mut dyn FnMut(Progress)) -> Result<()> {
         let started = Instant::now();
         let valid_set = examples(&self.valid, Some(&self.task))?;
         let valid_set: Vec<&Example> = valid_set.iter().collect();
         let train_set: Vec<&Example> = self.train_set.iter().collect();
         let (dim, outputs) = (self.state.head.dim(), self.state.head.outputs());
-        let mut moments = Moments::new(dim, outputs);
-        self.for_each_fit_row(&train_set, &mut |x, y| moments.add(x, &y.values(outputs)));
-        let mut errors = ValidationErrors::new(&moments);
-        self.for_each_fit_row(&valid_set, &mut |x, y| errors.add(x, &y.values(outputs)));
-        let (mut fit, penalty) = errors.best().ok_or_else(|| {
-            TrainError::Settings("the least-squares fit of the output mapping has no solution".into())
-        })?;
+        let folds = self.spec.hyper.ridge_folds;
+        let mut cross_validation = None;
+        let (mut fit, penalty) = if folds >= 2 {
+            // k-fold cross-validation over the training rows: the fit of them all under the
+            // penalty with the least error on each fold when fitted to the others
+            let mut moments = FoldedMoments::new(dim, outputs, folds);
+            self.for_each_fit_row(&train_set, &mut |x, y| moments.add(x, &y.values(outputs), &y.folds));
+            let best = moments.best().map(|chosen| (chosen.fit, chosen.penalty));
+            cross_validation = Some(moments);
+            best
+        } else {
+            let mut moments = Moments::new(dim, outputs);
+            self.for_each_fit_row(&train_set, &mut |x, y| moments.add(x, &y.values(outputs)));
+            let mut errors = ValidationErrors::new(&moments);
+            self.for_each_fit_row(&valid_set, &mut |x, y| errors.add(x, &y.values(outputs)));
+            errors.best()
+        }
+        .ok_or_else(|| TrainError::Settings("the least-squares fit of the output mapping has no solution".into()))?;
         if self.kind != Kind::Regression {
+            // the scores of rows the fit has not seen: the validation rows', or without them
+            // each training row's under the fit of the other folds
             let mut logits = Vec::new();
             let mut classes = Vec::new();
-            self.for_each_fit_row(&valid_set, &mut |x, y| {
-                logits.extend(fit.forward(x));
-                classes.extend_from_slice(y.0);
-            });
+            match cross_validation.filter(|_| valid_set.is_empty()) {
+                None => self.for_each_fit_row(&valid_set, &mut |x, y| {
+                    logits.extend(fit.forward(x));
+                    classes.extend_from_slice(y.targets);
+                }),
+                Some(moments) => {
+                    let fits = moments.out_of_fold(penalty);
+                    self.for_each_fit_row(&train_set, &mut |x, y| {
+                        let outputs_of: Vec<Option<Vec<f32>>> =
+                            fits.iter().map(|fit| fit.as_ref().map(|fit| fit.forward(x))).collect();
+                        for (i, (&fold, &class)) in y.folds.iter().zip(y.targets).enumerate() {
+                            if let Some(scores) = &outputs_of[fold] {
+                                logits.extend_from_slice(&scores[i * outputs..(i + 1) * outputs]);
+                                classes.push(class);
+                            }
+                        }
+                    });
+                }
+            }
             let temperature = ridge::temperature(&logits, &classes, outputs);
             fit.weight
                 .iter_mut()
@@ -401,7 +459,12 @@ impl<'a> Trainer<'a> {
             head: self.state.head.clone(),
             further_members: Vec::new(),
         };
-        let score = ValidationScore::of(self.kind, &evaluate(&candidate, self.model, &self.valid)?);
+        // without validation rows (the penalty cross-validated), any epoch replaces the fit
+        let score = if self.valid.is_empty() {
+            ValidationScore::WORST
+        } else {
+            ValidationScore::of(self.kind, &evaluate(&candidate, self.model, &self.valid)?)
+        };
         self.best.head = candidate.head;
         let info = &mut self.info;
         (info.best_score, info.best_epoch, info.ridge_penalty) = (score, 0, Some(penalty));
@@ -410,7 +473,7 @@ impl<'a> Trainer<'a> {
         save_checkpoint(&self.spec.out, &self.state, &self.info, &self.best)?;
         report(Progress::HeadFitted {
             penalty,
-            score,
+            score: (!self.valid.is_empty()).then_some(score),
             seconds,
         });
         Ok(())
@@ -425,23 +488,47 @@ impl<'a> Trainer<'a> {
         let head = &self.state.head;
         let inputs = self.mapping_inputs(&table);
         let width = inputs.mapped_width();
+        let (folds, seed) = (self.spec.hyper.ridge_folds, self.spec.hyper.seed);
         inputs.for_each_batch(examples, &mut |encoded, batch| {
-            let (states, targets) = match encoded {
+            let (states, targets, rows) = match encoded {
                 Encoded::Tokens(features, lengths) => {
                     let classes: Vec<&[u8]> = batch
                         .iter()
                         .map(|example| &example.classes[..example.tokens.len().min(self.max_length)])
                         .collect();
                     let labelled = residue::LabelledStates::gather(features, lengths, &classes, width);
-                    (labelled.states, labelled.targets)
+                    let rows = classes
+                        .iter()
+                        .map(|classes| classes.iter().filter(|&&class| class != residue::NO_CLASS).count())
+                        .collect();
+                    (labelled.states, labelled.targets, rows)
                 }
-                Encoded::Pooled(pooled) => (pooled.to_vec(), batch.iter().map(|example| example.target).collect()),
+                Encoded::Pooled(pooled) => (
+                    pooled.to_vec(),
+                    batch.iter().map(|example| example.target).collect(),
+                    vec![1; batch.len()],
+                ),
+            };
+            // every row of an example in its example's fold
+            let folds: Vec<usize> = match folds {
+                0 => Vec::new(),
+                k => batch
+                    .iter()
+                    .zip(rows)
+                    .flat_map(|(example, rows): (&&Example, usize)| {
+                        std::iter::repeat_n(fold_of(example, seed, k), rows)
+                    })
+                    .collect(),
             };
             let scaled = match &head.input {
                 Some(input) => input.apply(&states),
                 None => states,
             };
-            let targets = FitTargets(&targets, self.kind != Kind::Regression);
+            let targets = FitTargets {
+                targets: &targets,
+                classes: self.kind != Kind::Regression,
+                folds,
+            };
             visit(&scaled, targets);
         });
     }
@@ -671,22 +758,58 @@ impl<'a> Trainer<'a> {
     }
 }
 
-/// The targets of rows of a least-squares fit: standardised values, or class indices (`true`).
-struct FitTargets<'t>(&'t [f32], bool);
+/// The targets of rows of a least-squares fit (standardised values, or class indices), with the
+/// cross-validation fold of each row.
+struct FitTargets<'t> {
+    /// One per row: the regression's value, or the class index.
+    targets: &'t [f32],
+    /// Whether `targets` are class indices.
+    classes: bool,
+    /// One per row, the cross-validation fold of its example; empty without `--ridge-folds`.
+    folds: Vec<usize>,
+}
 
 impl FitTargets<'_> {
     /// `rows × outputs` target values: the value itself, or the class's one-hot row.
     fn values(&self, outputs: usize) -> Vec<f32> {
-        let FitTargets(targets, classes) = *self;
-        if !classes {
-            return targets.to_vec();
+        if !self.classes {
+            return self.targets.to_vec();
         }
-        let mut values = vec![0f32; targets.len() * outputs];
-        for (row, &class) in values.chunks_exact_mut(outputs).zip(targets) {
+        let mut values = vec![0f32; self.targets.len() * outputs];
+        for (row, &class) in values.chunks_exact_mut(outputs).zip(self.targets) {
             row[class as usize] = 1.0;
         }
         values
     }
+}
+
+/// Refuses a cross-validation of `folds` folds whose sums (k + 3 sets of `width²` doubles)
+/// would exceed [`MAX_CROSS_VALIDATION_BYTES`], naming the way out.
+fn cross_validation_fits(width: usize, folds: usize) -> Result<()> {
+    let bytes = (folds + 3) as f64 * (width as f64).powi(2) * 8.0;
+    if folds < 2 || bytes <= MAX_CROSS_VALIDATION_BYTES {
+        return Ok(());
+    }
+    Err(TrainError::Settings(format!(
+        "--ridge-folds {folds} would hold {} sums of {width}² values ({:.1} GB) for a mapping this wide: \
+         give --ridge-folds 0 (the validation rows choose the penalty) or fewer folds",
+        folds + 3,
+        bytes / 1e9
+    )))
+}
+
+/// The cross-validation fold (of `folds`) of an example: a hash of its residues and the seed,
+/// so that the same sequence given twice lands in one fold, whatever the order of the rows.
+fn fold_of(example: &Example, seed: u64, folds: usize) -> usize {
+    // FNV-1a over the residues, then a SplitMix64 finaliser with the seed
+    let mut hash = example.tokens.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &t| {
+        (h ^ u64::from(t)).wrapping_mul(0x0100_0000_01b3)
+    });
+    hash ^= seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^= hash >> 31;
+    (hash % folds as u64) as usize
 }
 
 /// Training rows the standardisation of the output mapping's inputs is measured on (`--standardise`).

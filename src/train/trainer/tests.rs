@@ -43,6 +43,15 @@ fn rows(n: usize, seed: u64) -> LabelledRows {
     synthetic_rows(n, seed, |i| GROUPS[i % 2].0, |i, _| GROUPS[i % 2].1.into())
 }
 
+/// 120 training and 60 test rows of the two classes of [`rows`], no validation file.
+fn separable_classes() -> Datasets {
+    Datasets {
+        train: rows(120, 1),
+        valid: None,
+        test: Some(rows(60, 2)),
+    }
+}
+
 fn spec(out: &Path) -> TrainSpec {
     TrainSpec {
         name: "tiny".into(),
@@ -517,7 +526,7 @@ fn a_ridge_fitted_output_mapping_learns_without_epochs_and_is_kept_unless_an_epo
     let fitted_score = progress
         .iter()
         .find_map(|p| match p {
-            Progress::HeadFitted { score, penalty: p, .. } if *p == penalty => Some(*score),
+            Progress::HeadFitted { score, penalty: p, .. } if *p == penalty => *score,
             _ => None,
         })
         .expect("the fit is reported");
@@ -572,11 +581,7 @@ fn a_ridge_fitted_output_mapping_learns_without_epochs_and_is_kept_unless_an_epo
 fn a_ridge_fitted_output_mapping_separates_classes_with_probabilities_that_mean_something() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path());
-    let data = Datasets {
-        train: rows(120, 1),
-        valid: None,
-        test: Some(rows(60, 2)),
-    };
+    let data = separable_classes();
     let out = tempfile::tempdir().unwrap();
     let mut fitted = spec(out.path());
     (fitted.hyper.ridge_head, fitted.hyper.epochs) = (true, 0);
@@ -594,6 +599,67 @@ fn a_ridge_fitted_output_mapping_separates_classes_with_probabilities_that_mean_
         .values;
     let positive = predictor.manifest.positive_index().unwrap();
     assert!(p[positive] > 0.8 && p[2 + positive] < 0.3, "{p:?}");
+}
+
+#[test]
+fn a_cross_validated_ridge_fit_needs_no_validation_rows_and_its_folds_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let data = separable_classes();
+    let never = AtomicBool::new(false);
+    let out = tempfile::tempdir().unwrap();
+    let mut folded = spec(out.path());
+    (folded.hyper.ridge_head, folded.hyper.epochs) = (true, 0);
+    (folded.hyper.ridge_folds, folded.hyper.valid_fraction) = (5, 0.0);
+    let mut progress = Vec::new();
+    let predictor = train(&model, &data, &folded, &mut |p| progress.push(p), &never).unwrap();
+    assert!(
+        progress
+            .iter()
+            .any(|p| matches!(p, Progress::HeadFitted { score: None, .. })),
+        "the fit is reported without a validation score"
+    );
+    let m = &predictor.manifest;
+    assert_eq!(m.training_data.train_rows, 120, "every row fits");
+    assert!(!m.metrics.contains_key("valid"));
+    assert_eq!(m.hyper_parameters.ridge_folds, 5);
+    assert!(m.training.ridge_penalty.is_some_and(|p| p > 0.0));
+    let test = &m.metrics["test"];
+    assert!(test["auroc"] > 0.8 && test["accuracy"] > 0.75, "{test:?}");
+    // scaled into logits on the out-of-fold scores: probabilities that mean something
+    assert!(test["log_loss"] < 0.6, "{test:?}");
+    assert_eq!(
+        Predictor::load(out.path())
+            .unwrap()
+            .manifest
+            .hyper_parameters
+            .ridge_folds,
+        5
+    );
+
+    let refused = |edit: &dyn Fn(&mut TrainSpec)| {
+        let out = tempfile::tempdir().unwrap();
+        let mut s = spec(out.path());
+        (s.hyper.ridge_head, s.hyper.epochs, s.hyper.ridge_folds) = (true, 0, 5);
+        edit(&mut s);
+        train(&model, &data, &s, &mut |_| {}, &never).unwrap_err().to_string()
+    };
+    let error = refused(&|s| s.hyper.ridge_folds = 1);
+    assert!(
+        error.contains("--ridge-folds must be 0") && error.contains("not 1"),
+        "{error}"
+    );
+    assert!(refused(&|s| s.hyper.ridge_folds = 21).contains("not 21"));
+    let error = refused(&|s| (s.hyper.ridge_head, s.hyper.epochs) = (false, 1));
+    assert!(
+        error.contains("--ridge-folds") && error.contains("--ridge-head"),
+        "{error}"
+    );
+    // a mapping too wide to cross-validate (the shipped secondary-structure one: 11,520
+    // features) names the way out; every layer's pooled states (2,688) fit
+    let error = super::cross_validation_fits(11_520, 5).unwrap_err().to_string();
+    assert!(error.contains("--ridge-folds 0") && error.contains("8.5 GB"), "{error}");
+    assert!(super::cross_validation_fits(11_520, 0).is_ok() && super::cross_validation_fits(2_688, 20).is_ok());
 }
 
 /// `n` rows of 6–11 residues of K, R, D, E whose residues are labelled by their *next*
@@ -649,6 +715,15 @@ fn a_per_residue_mapping_with_neighbours_learns_what_the_residue_alone_cannot() 
     };
     let alone = accuracy(0, true, 0);
     let fitted = accuracy(1, true, 0);
+    // the penalty cross-validated over folds of proteins (each protein's residues in one fold)
+    let out = tempfile::tempdir().unwrap();
+    let mut folded = spec(out.path());
+    folded.kind = Some(Kind::Residue);
+    (folded.hyper.context, folded.hyper.ridge_head, folded.hyper.epochs) = (1, true, 0);
+    (folded.hyper.ridge_folds, folded.hyper.readout_layers) = (3, vec![0, 2]);
+    let predictor = train(&model, &data, &folded, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    let cross_validated = predictor.manifest.metrics["test"]["accuracy"];
+    assert!(cross_validated > 0.95, "cross-validated fit: {cross_validated}");
     let trained = accuracy(1, false, 6);
     eprintln!("alone {alone:.3}, fitted {fitted:.3}, trained {trained:.3}");
     assert!(
