@@ -9,6 +9,9 @@
 # docs/learning_curves_small_n.csv. HEAD="--k 64 --head-hidden 256" adds settings to every run.
 # ENSEMBLE=N (with PROTOCOL=small): N members per run (`--ensemble N`) into
 # docs/learning_curves_ensemble.csv, with the members' own test AUROCs beside the ensemble's.
+# PROTOCOL=ridge: no epochs — the linear mapping of every layer's mean-pooled states fitted in
+# closed form on all n rows (none held out), its penalty by 5-fold cross-validation over them
+# (`--ridge-head --ridge-folds 5 --holdout 0`), into docs/learning_curves_ridge.csv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R2DL=${1:-target/release/r2dl}
@@ -19,7 +22,8 @@ ENSEMBLE=${ENSEMBLE:-1}
 case "$PROTOCOL" in
   early-stopping) CSV=${CSV:-docs/learning_curves.csv} ;;
   small) [ "$ENSEMBLE" = 1 ] && CSV=${CSV:-docs/learning_curves_small_n.csv} || CSV=${CSV:-docs/learning_curves_ensemble.csv} ;;
-  *) echo "PROTOCOL must be early-stopping or small, not '$PROTOCOL'" >&2; exit 2 ;;
+  ridge) CSV=${CSV:-docs/learning_curves_ridge.csv} ;;
+  *) echo "PROTOCOL must be early-stopping, small or ridge, not '$PROTOCOL'" >&2; exit 2 ;;
 esac
 read -r -a extra <<< "${HEAD:-}"
 header="task,n,seed,train_rows,epochs,epochs_run,steps,seconds,test_auroc,test_accuracy"
@@ -37,7 +41,11 @@ for task in ${@:-amp toxicity}; do
   for n in $SIZES; do
     for seed in $SEEDS; do
       grep -q "^$task,$n,$seed," "$CSV" && continue
-      if [ "$n" = all ]; then
+      if [ "$PROTOCOL" = ridge ]; then
+        limit=(--holdout 0 --ridge-head --ridge-folds 5 --readout 0,1,2,3,4,5,6)
+        [ "$n" = all ] || limit+=(--limit "$n")
+        epochs=0; patience=1
+      elif [ "$n" = all ]; then
         # The settings the shipped amp/toxicity had when the curves were measured: 6 epochs,
         # patience 3, a linear output mapping (the curves are of that mapping).
         limit=(); epochs=6; patience=3

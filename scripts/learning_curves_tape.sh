@@ -41,7 +41,7 @@ for task in ${@:-secondary_structure stability}; do
       out="$WORK/$task-$n"
       if [ -n "$CONTEXT" ]; then
         "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --valid "$DATA/$task/valid.csv" \
-          --test "$DATA/$task/$test.csv" --out "$out" --seed 1 --epochs 0 --batch-size 8 --ridge-head \
+          --test "$DATA/$task/$test.csv" --out "$out" --seed 1 --epochs 0 --batch-size 8 --ridge-head --ridge-folds 0 \
           --context "$CONTEXT" --limit "$n" "${readout[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
       else "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --test "$DATA/$task/$test.csv" \
         --out "$out" --lr 0.01 --head-lr 0.01 --k 16 --seed 1 --epochs "$epochs" --patience 3 \
