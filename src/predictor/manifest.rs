@@ -156,7 +156,7 @@ pub struct HyperParameters {
     #[serde(default, skip_serializing_if = "is_false")]
     pub standardise: bool,
     /// Whether the (linear) output mapping starts from its least-squares fit on the frozen
-    /// features of every training row, the penalty chosen on the validation rows, rather than
+    /// features of every training row (the penalty chosen as `ridge_folds` says), rather than
     /// from zero (left out of the manifest when not).
     #[serde(default, skip_serializing_if = "is_false")]
     pub ridge_head: bool,

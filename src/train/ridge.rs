@@ -3,7 +3,7 @@
 //! not grow with them. The penalty is the one whose fit has the least squared error either in
 //! k-fold cross-validation over the training rows ([`FoldedMoments`]: the sums of each fold, so
 //! every fold's error comes from sums too), or on the validation rows, summed as their features
-//! stream by ([`ValidationErrors`]: for mappings too wide to hold k + 1 sets of sums).
+//! stream by ([`ValidationErrors`]: for mappings too wide to hold k + 3 sets of sums).
 //!
 //! Why: a linear mapping trained by Adam from zero moves slowly when the features that matter
 //! differ little between inputs (variants of one protein), and stops where the epoch budget
@@ -16,7 +16,8 @@ use crate::predictor::Dense;
 /// The penalties tried, on the squared norm of the weights (not of the biases).
 pub(super) const PENALTIES: [f64; 10] = [1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6];
 
-/// Penalties tried between the two best of [`PENALTIES`] in cross-validation: the half decades.
+/// The factor from a penalty to the half decades beside it, which cross-validation tries around
+/// the best of [`PENALTIES`].
 const HALF_DECADE: f64 = 3.162_277_660_168_379_5;
 
 /// Rows of Σ x xᵀ added by one matrix product.
