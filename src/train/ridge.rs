@@ -196,6 +196,9 @@ pub(super) struct CrossValidated {
     pub fit: Dense,
     /// The penalty with the least cross-validated squared error.
     pub penalty: f64,
+    /// Each fold's out-of-fold mapping under `penalty`: the fit of the other folds' rows, for
+    /// predictions on rows the fit has not seen (`None` for a fold without rows).
+    pub out_of_fold: Vec<Option<Dense>>,
 }
 
 /// The sums of each of k folds of the training rows, for choosing the penalty by k-fold
@@ -236,15 +239,22 @@ impl FoldedMoments {
         }
     }
 
-    /// The cross-validated squared error of `penalty`, summed over the folds; `None` when a
-    /// fold's complement has no fit.
-    fn error(&self, total: &Moments, penalty: f64) -> Option<f64> {
+    /// The cross-validated squared error of `penalty`, summed over the folds, with each fold's
+    /// out-of-fold fit (`None` for a fold without rows); `None` when a fold's complement has no
+    /// fit.
+    fn error(&self, total: &Moments, penalty: f64) -> Option<(f64, Vec<Option<Dense>>)> {
         let mut error = 0.0;
-        for fold in self.folds.iter().filter(|fold| fold.rows > 0) {
+        let mut fits = Vec::with_capacity(self.folds.len());
+        for fold in &self.folds {
+            if fold.rows == 0 {
+                fits.push(None);
+                continue;
+            }
             let fit = total.without(fold).fit(penalty)?;
             error += fold.squared_error(&fit);
+            fits.push(Some(fit));
         }
-        Some(error).filter(|e| e.is_finite())
+        error.is_finite().then_some((error, fits))
     }
 
     /// The sums over every row.
@@ -261,28 +271,25 @@ impl FoldedMoments {
             return None;
         }
         let total = self.total();
-        let mut tried: Vec<(f64, f64)> = PENALTIES
-            .iter()
-            .filter_map(|&penalty| self.error(&total, penalty).map(|error| (penalty, error)))
-            .collect();
-        let &(best, _) = tried.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
-        for penalty in [best / HALF_DECADE, best * HALF_DECADE] {
-            if let Some(error) = self.error(&total, penalty) {
-                tried.push((penalty, error));
+        // the least error so far, with its penalty and out-of-fold fits (the first of equals)
+        let mut best: Option<(f64, f64, Vec<Option<Dense>>)> = None;
+        let try_penalty = |best: &mut Option<(f64, f64, Vec<Option<Dense>>)>, penalty: f64| {
+            if let Some((error, fits)) = self.error(&total, penalty)
+                && best.as_ref().is_none_or(|(least, ..)| error < *least)
+            {
+                *best = Some((error, penalty, fits));
             }
-        }
-        let &(penalty, _) = tried.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
+        };
+        PENALTIES.iter().for_each(|&penalty| try_penalty(&mut best, penalty));
+        let decade = best.as_ref()?.1;
+        try_penalty(&mut best, decade / HALF_DECADE);
+        try_penalty(&mut best, decade * HALF_DECADE);
+        let (_, penalty, out_of_fold) = best?;
         Some(CrossValidated {
             fit: total.fit(penalty)?,
             penalty,
+            out_of_fold,
         })
-    }
-
-    /// Each fold's out-of-fold mapping under `penalty`: the fit of the other folds' rows, for
-    /// predictions on rows the fit has not seen (`None` where a complement has no fit).
-    pub(super) fn out_of_fold(&self, penalty: f64) -> Vec<Option<Dense>> {
-        let total = self.total();
-        self.folds.iter().map(|fold| total.without(fold).fit(penalty)).collect()
     }
 }
 
@@ -551,34 +558,34 @@ mod tests {
         // clean linear targets: a small penalty
         let (x, y) = data(300, 0.01, 7);
         let moments = folded(&x, &y, 5);
-        let CrossValidated { fit, penalty } = moments.best().unwrap();
+        let CrossValidated {
+            fit,
+            penalty,
+            out_of_fold,
+        } = moments.best().unwrap();
         assert!(penalty <= 1.0, "chose {penalty}");
         let mut all = Moments::new(3, 2);
         all.add(&x, &y);
         assert_eq!(fit, all.fit(penalty).unwrap());
         // no decade, and neither half decade beside the best, has a smaller error
         let total = moments.total();
-        let chosen = moments.error(&total, penalty).unwrap();
+        let error = |penalty: f64| moments.error(&total, penalty).unwrap().0;
+        let chosen = error(penalty);
         let decade = PENALTIES
             .iter()
             .copied()
-            .min_by(|a, b| {
-                moments
-                    .error(&total, *a)
-                    .unwrap()
-                    .total_cmp(&moments.error(&total, *b).unwrap())
-            })
+            .min_by(|a, b| error(*a).total_cmp(&error(*b)))
             .unwrap();
         for other in PENALTIES
             .into_iter()
             .chain([decade / HALF_DECADE, decade * HALF_DECADE])
         {
-            assert!(chosen <= moments.error(&total, other).unwrap(), "{penalty} vs {other}");
+            assert!(chosen <= error(other), "{penalty} vs {other}");
         }
         // each fold's out-of-fold mapping is the fit of the other folds' rows alone, and the
         // cross-validated error is the fold rows' squared error under it, summed
         let mut direct = 0.0;
-        for (f, fold_fit) in moments.out_of_fold(penalty).into_iter().enumerate() {
+        for (f, fold_fit) in out_of_fold.into_iter().enumerate() {
             let mut others = Moments::new(3, 2);
             for i in (0..300).filter(|i| i % 5 != f) {
                 others.add(&x[i * 3..i * 3 + 3], &y[i * 2..i * 2 + 2]);

@@ -404,15 +404,17 @@ impl<'a> Trainer<'a> {
         let train_set: Vec<&Example> = self.train_set.iter().collect();
         let (dim, outputs) = (self.state.head.dim(), self.state.head.outputs());
         let folds = self.spec.hyper.ridge_folds;
-        let mut cross_validation = None;
+        // each fold's out-of-fold fit under the chosen penalty, when cross-validated
+        let mut out_of_fold = None;
         let (mut fit, penalty) = if folds >= 2 {
             // k-fold cross-validation over the training rows: the fit of them all under the
             // penalty with the least error on each fold when fitted to the others
             let mut moments = FoldedMoments::new(dim, outputs, folds);
             self.for_each_fit_row(&train_set, &mut |x, y| moments.add(x, &y.values(outputs), &y.folds));
-            let best = moments.best().map(|chosen| (chosen.fit, chosen.penalty));
-            cross_validation = Some(moments);
-            best
+            moments.best().map(|chosen| {
+                out_of_fold = Some(chosen.out_of_fold);
+                (chosen.fit, chosen.penalty)
+            })
         } else {
             let mut moments = Moments::new(dim, outputs);
             self.for_each_fit_row(&train_set, &mut |x, y| moments.add(x, &y.values(outputs)));
@@ -426,13 +428,12 @@ impl<'a> Trainer<'a> {
             // each training row's under the fit of the other folds
             let mut logits = Vec::new();
             let mut classes = Vec::new();
-            match cross_validation.filter(|_| valid_set.is_empty()) {
+            match out_of_fold.filter(|_| valid_set.is_empty()) {
                 None => self.for_each_fit_row(&valid_set, &mut |x, y| {
                     logits.extend(fit.forward(x));
                     classes.extend_from_slice(y.targets);
                 }),
-                Some(moments) => {
-                    let fits = moments.out_of_fold(penalty);
+                Some(fits) => {
                     self.for_each_fit_row(&train_set, &mut |x, y| {
                         let outputs_of: Vec<Option<Vec<f32>>> =
                             fits.iter().map(|fit| fit.as_ref().map(|fit| fit.forward(x))).collect();
