@@ -10,6 +10,8 @@
 # each residue with its 7 neighbours on either side fitted in closed form (`--ridge-head
 # --context 7`, penalty chosen on the official validation file), rows labelled r2dl_ridge_context_7;
 # with READOUT=0,6 as well, r2dl_ridge_context_7_readout_0_6 (the recipe shipped since 2026-12-07).
+# RIDGE=1 (stability) fits the linear mapping in closed form the same way, no epochs: with
+# READOUT=0,1,2,3,4,5,6 the recipe shipped since 2026-12-07, rows r2dl_ridge_readout_0_1_2_3_4_5_6.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R2DL=${1:-target/release/r2dl}
@@ -21,7 +23,8 @@ READOUT=${READOUT:-}
 label=r2dl readout=()
 if [ -n "$READOUT" ]; then label="r2dl_readout_${READOUT//,/_}" readout=(--readout "$READOUT"); fi
 CONTEXT=${CONTEXT:-}
-if [ -n "$CONTEXT" ]; then label="r2dl_ridge_context_$CONTEXT${READOUT:+_readout_${READOUT//,/_}}"; fi
+RIDGE=${RIDGE:-${CONTEXT:+1}}
+if [ -n "$RIDGE" ]; then label="r2dl_ridge${CONTEXT:+_context_$CONTEXT}${READOUT:+_readout_${READOUT//,/_}}"; fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 [ -s "$CSV" ] || echo "task,n,model,epochs_run,steps,seconds,metric,value" > "$CSV"
@@ -39,10 +42,12 @@ for task in ${@:-secondary_structure stability}; do
       per_epoch=$(( (n * 9 / 10 + batch - 1) / batch ))
       epochs=$(( (300 + per_epoch - 1) / per_epoch ))
       out="$WORK/$task-$n"
-      if [ -n "$CONTEXT" ]; then
+      if [ -n "$RIDGE" ]; then
+        context=()
+        [ -z "$CONTEXT" ] || context=(--batch-size 8 --context "$CONTEXT")
         "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --valid "$DATA/$task/valid.csv" \
-          --test "$DATA/$task/$test.csv" --out "$out" --seed 1 --epochs 0 --batch-size 8 --ridge-head --ridge-folds 0 \
-          --context "$CONTEXT" --limit "$n" "${readout[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
+          --test "$DATA/$task/$test.csv" --out "$out" --seed 1 --epochs 0 --ridge-head --ridge-folds 0 \
+          "${context[@]}" --limit "$n" "${readout[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
       else "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --test "$DATA/$task/$test.csv" \
         --out "$out" --lr 0.01 --head-lr 0.01 --k 16 --seed 1 --epochs "$epochs" --patience 3 \
         --head-hidden 256 --limit "$n" "${extra[@]}" "${readout[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
