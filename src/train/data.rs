@@ -119,8 +119,14 @@ impl LabelledRows {
     }
 }
 
-/// Reads `source` through `ctx` (a session with r2dl's file tables).
+/// Reads `source` through `ctx` (a session with r2dl's file tables), in source order: one
+/// partition, since collecting a scan split into byte ranges interleaves them as they finish, and
+/// the `--limit` subsample, the held-out rows, the epochs' shuffles and the sums of a closed-form
+/// fit all follow row order (labelled sets are small next to the model's cost of reading them).
 pub async fn read_labelled(ctx: &SessionContext, source: &DataSource) -> Result<LabelledRows> {
+    let mut state = ctx.state();
+    state.config_mut().options_mut().execution.target_partitions = 1;
+    let ctx = SessionContext::new_with_state(state);
     let source_name = source.to_string();
     let query_error = |error| TrainError::Query {
         source_name: source_name.clone(),
@@ -381,6 +387,42 @@ pub fn stratified_split(labels: &[String], take: usize, stratify: bool, rng: &mu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rows come in file order however many partitions the session scans a file with: the
+    /// `--limit` subsample, the held-out validation rows, the shuffles and the record numbers in
+    /// errors all depend on it (a plain `collect` interleaved the partitions by timing).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rows_come_in_file_order_from_a_partitioned_scan() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let (csv, fasta) = (dir.path().join("rows.csv"), dir.path().join("rows.fasta"));
+        let (mut csv_text, mut fasta_text) = (String::from("id,sequence,label\n"), String::new());
+        for i in 0..4000 {
+            csv_text.push_str(&format!("r{i},ACDEFGHIKLMNPQRSTVWY,{i}\n"));
+            fasta_text.push_str(&format!(">r{i} label={i}\nACDEFGHIKLMNPQRSTVWY\n"));
+        }
+        std::fs::write(&csv, csv_text).expect("write rows");
+        std::fs::write(&fasta, fasta_text).expect("write records");
+        let config = datafusion::prelude::SessionConfig::new()
+            .with_target_partitions(4)
+            .with_repartition_file_min_size(0)
+            .with_batch_size(64);
+        let ctx = crate::session_context(config).expect("session");
+        let expected: Vec<String> = (0..4000).map(|i| i.to_string()).collect();
+        for path in [csv, fasta] {
+            for _ in 0..8 {
+                let rows = read_labelled(&ctx, &DataSource::File(path.clone()))
+                    .await
+                    .expect("rows");
+                let first_out_of_order = rows.labels.iter().zip(&expected).position(|(got, want)| got != want);
+                assert_eq!(
+                    (rows.labels.len(), first_out_of_order),
+                    (expected.len(), None),
+                    "{}",
+                    path.display()
+                );
+            }
+        }
+    }
 
     fn labels(spec: &[(&str, usize)]) -> Vec<String> {
         spec.iter()
