@@ -43,8 +43,8 @@ for task in ${@:-secondary_structure stability}; do
       epochs=$(( (300 + per_epoch - 1) / per_epoch ))
       out="$WORK/$task-$n"
       if [ -n "$RIDGE" ]; then
-        context=()
-        [ -z "$CONTEXT" ] || context=(--batch-size 8 --context "$CONTEXT")
+        context=(--batch-size "$batch")
+        [ -z "$CONTEXT" ] || context+=(--context "$CONTEXT")
         "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --valid "$DATA/$task/valid.csv" \
           --test "$DATA/$task/$test.csv" --out "$out" --seed 1 --epochs 0 --ridge-head --ridge-folds 0 \
           "${context[@]}" --limit "$n" "${readout[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }

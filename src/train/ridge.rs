@@ -272,8 +272,9 @@ impl FoldedMoments {
         }
         let total = self.total();
         // the least error so far, with its penalty and out-of-fold fits (the first of equals)
-        let mut best: Option<(f64, f64, Vec<Option<Dense>>)> = None;
-        let try_penalty = |best: &mut Option<(f64, f64, Vec<Option<Dense>>)>, penalty: f64| {
+        type Least = Option<(f64, f64, Vec<Option<Dense>>)>;
+        let mut best: Least = None;
+        let try_penalty = |best: &mut Least, penalty: f64| {
             if let Some((error, fits)) = self.error(&total, penalty)
                 && best.as_ref().is_none_or(|(least, ..)| error < *least)
             {

@@ -5,6 +5,17 @@
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 
+/// SplitMix64's increment, 2⁶⁴ / φ.
+pub const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's finaliser: a bijection of `u64` whose outputs look independent for inputs that
+/// differ in one bit (for hashing a key with a seed as well as for the generator).
+pub fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// The random streams of one training run. Each draws from a generator of its own for the run's
 /// seed, so that a change to how one is used never shifts the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,11 +57,8 @@ impl Rng {
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0 = self.0.wrapping_add(GOLDEN_GAMMA);
+        mix(self.0)
     }
 
     /// A value in `0..n` (`n > 0`).

@@ -802,15 +802,11 @@ fn cross_validation_fits(width: usize, folds: usize) -> Result<()> {
 /// The cross-validation fold (of `folds`) of an example: a hash of its residues and the seed,
 /// so that the same sequence given twice lands in one fold, whatever the order of the rows.
 fn fold_of(example: &Example, seed: u64, folds: usize) -> usize {
-    // FNV-1a over the residues, then a SplitMix64 finaliser with the seed
-    let mut hash = example.tokens.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &t| {
+    // FNV-1a over the residues, then SplitMix64's finaliser with the seed
+    let hash = example.tokens.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &t| {
         (h ^ u64::from(t)).wrapping_mul(0x0100_0000_01b3)
     });
-    hash ^= seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    hash ^= hash >> 31;
-    (hash % folds as u64) as usize
+    (super::rng::mix(hash ^ seed.wrapping_mul(super::rng::GOLDEN_GAMMA)) % folds as u64) as usize
 }
 
 /// Training rows the standardisation of the output mapping's inputs is measured on (`--standardise`).
