@@ -422,6 +422,22 @@ mod tests {
                 );
             }
         }
+        // a row without a label is named by its place in the file, not in the order read
+        let unlabelled = dir.path().join("unlabelled.csv");
+        let mut text = String::from("id,sequence,label\n");
+        for i in 0..4000 {
+            let label = if i == 2999 { String::new() } else { i.to_string() };
+            text.push_str(&format!("r{i},ACDEFGHIKLMNPQRSTVWY,{label}\n"));
+        }
+        std::fs::write(&unlabelled, text).expect("write rows");
+        for _ in 0..8 {
+            match read_labelled(&ctx, &DataSource::File(unlabelled.clone())).await {
+                Err(TrainError::Record { record, id, .. }) => {
+                    assert_eq!((record, id.as_deref()), (3000, Some("r2999")))
+                }
+                other => panic!("expected the unlabelled record, got {other:?}"),
+            }
+        }
     }
 
     fn labels(spec: &[(&str, usize)]) -> Vec<String> {
