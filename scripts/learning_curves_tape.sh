@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Data-efficiency curves on TAPE tasks (issue 15): the test metric of secondary_structure (CB513 Q3)
-# and stability (Spearman) predictors trained on n = 100, 1000, 10000 training proteins (seed 1),
+# and stability (Spearman) predictors trained on n = 100, 1000, 10000 training proteins (seed 1;
+# SEEDS="1 2 3" draws more subsamples, the peers' as well),
 # with the shipped recipe's mapping (--head-hidden 256), next to the classical peer on the same
 # subsample (one-hot window + logistic regression; composition + random forest). Rows go to
 # docs/learning_curves_tape.csv; rows already there are skipped, so an interrupted run continues.
@@ -27,7 +28,8 @@ RIDGE=${RIDGE:-${CONTEXT:+1}}
 if [ -n "$RIDGE" ]; then label="r2dl_ridge${CONTEXT:+_context_$CONTEXT}${READOUT:+_readout_${READOUT//,/_}}"; fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-[ -s "$CSV" ] || echo "task,n,model,epochs_run,steps,seconds,metric,value" > "$CSV"
+SEEDS=${SEEDS:-1}
+[ -s "$CSV" ] || echo "task,n,seed,model,epochs_run,steps,seconds,metric,value" > "$CSV"
 
 for task in ${@:-secondary_structure stability}; do
   case $task in
@@ -36,40 +38,42 @@ for task in ${@:-secondary_structure stability}; do
     *) echo "no curve recipe for $task" >&2; exit 2 ;;
   esac
   for n in $SIZES; do
-    if ! grep -q "^$task,$n,$label," "$CSV"; then
+  for seed in $SEEDS; do
+    if ! grep -q "^$task,$n,$seed,$label," "$CSV"; then
       # the same number of optimiser steps (~300) at every n
       batch=$([ "$task" = secondary_structure ] && echo 8 || echo 32)
       per_epoch=$(( (n * 9 / 10 + batch - 1) / batch ))
       epochs=$(( (300 + per_epoch - 1) / per_epoch ))
-      out="$WORK/$task-$n"
+      out="$WORK/$task-$n-$seed"
       if [ -n "$RIDGE" ]; then
         context=(--batch-size "$batch")
         [ -z "$CONTEXT" ] || context+=(--context "$CONTEXT")
         "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --valid "$DATA/$task/valid.csv" \
-          --test "$DATA/$task/$test.csv" --out "$out" --seed 1 --epochs 0 --ridge-head --ridge-folds 0 \
+          --test "$DATA/$task/$test.csv" --out "$out" --seed "$seed" --epochs 0 --ridge-head --ridge-folds 0 \
           "${context[@]}" --limit "$n" "${readout[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
       else "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --test "$DATA/$task/$test.csv" \
-        --out "$out" --lr 0.01 --head-lr 0.01 --k 16 --seed 1 --epochs "$epochs" --patience 3 \
+        --out "$out" --lr 0.01 --head-lr 0.01 --k 16 --seed "$seed" --epochs "$epochs" --patience 3 \
         --head-hidden 256 --limit "$n" "${extra[@]}" "${readout[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
       fi
-      python3 - "$out/manifest.json" "$task" "$n" "$metric" "$label" >> "$CSV" <<'PY'
+      python3 - "$out/manifest.json" "$task" "$n" "$seed" "$metric" "$label" >> "$CSV" <<'PY'
 import json, sys
-path, task, n, metric, label = sys.argv[1:]
+path, task, n, seed, metric, label = sys.argv[1:]
 m = json.load(open(path))
 t = m["training"]
-print(f'{task},{n},{label},{t["epochs_run"]},{t["steps"]},{t["seconds"]:.1f},{metric},{m["metrics"]["test"][metric]:.4f}')
+print(f'{task},{n},{seed},{label},{t["epochs_run"]},{t["steps"]},{t["seconds"]:.1f},{metric},{m["metrics"]["test"][metric]:.4f}')
 PY
       tail -1 "$CSV"
     fi
-    if ! grep -q "^$task,$n,peer," "$CSV"; then
+    if ! grep -q "^$task,$n,$seed,peer," "$CSV"; then
       if [ "$task" = secondary_structure ]; then
-        value=$(python3 scripts/peer_residue_window.py --limit "$n" "$DATA/$task" | sed -n 's/^test_cb513: Q3 \([0-9.]*\).*/\1/p')
+        value=$(python3 scripts/peer_residue_window.py --limit "$n" --seed "$seed" "$DATA/$task" | sed -n 's/^test_cb513: Q3 \([0-9.]*\).*/\1/p')
       else
-        value=$(python3 scripts/peer_composition_rf.py --dipeptides --limit "$n" "$task" "$DATA" \
+        value=$(python3 scripts/peer_composition_rf.py --dipeptides --limit "$n" --seed "$seed" "$task" "$DATA" \
           | sed -n 's/.*random forest: spearman \([-0-9.]*\).*/\1/p')
       fi
-      echo "$task,$n,peer,,,,$metric,$value" >> "$CSV"
+      echo "$task,$n,$seed,peer,,,,$metric,$value" >> "$CSV"
       tail -1 "$CSV"
     fi
+  done
   done
 done

@@ -2,7 +2,7 @@
 """The classical peer of issue 4: amino-acid composition (20 fractions) + random forest, 500 trees,
 trained on a task's train.csv and measured on its test.csv. Needs scikit-learn and numpy.
 
-Usage: scripts/peer_composition_rf.py [--dipeptides|--onehot] [--ridge-only] [--test SPLIT] [--classes] [--limit N] [--novel] TASK [DATA_DIR]
+Usage: scripts/peer_composition_rf.py [--dipeptides|--onehot] [--ridge-only] [--test SPLIT] [--classes] [--limit N [--seed S]] [--novel] TASK [DATA_DIR]
        scripts/peer_composition_rf.py --curve [--dipeptides] TASK   CSV of test AUROC at
        n = 50, 100, 250, 500, 1000 (stratified subsamples, seeds 1-3) and all rows
 --novel also reports the metrics on the novel test rows: those sharing under 30 % of their distinct
@@ -10,7 +10,7 @@ Usage: scripts/peer_composition_rf.py [--dipeptides|--onehot] [--ridge-only] [--
 --test names the test split (default test; remote_homology: test_fold_holdout); --classes treats numeric
 labels as class ids (remote_homology's folds) and reports top-1 and top-5 accuracy of a multinomial
 logistic regression (a forest of 1,195-class leaves does not fit in memory); --limit trains on N
-random rows (seed 1). Regression tasks also report ridge regression on the same features.
+random rows (seed 1, or --seed S). Regression tasks also report ridge regression on the same features.
 --onehot replaces composition by the residue at each position, one-hot (position × 20; for variants
 of one protein such as fluorescence's GFP mutants, where it is the additive model of substitution
 effects); --ridge-only skips the forest (regression).
@@ -41,6 +41,7 @@ def option(name, default=None):
 
 TEST_SPLIT = option("--test", "test")
 LIMIT = option("--limit")
+SEED = int(option("--seed", "1"))
 args = [a for a in sys.argv[1:] if a not in ("--dipeptides", "--curve", "--classes", "--novel", "--onehot", "--ridge-only")]
 ONEHOT = "--onehot" in sys.argv
 RIDGE_ONLY = "--ridge-only" in sys.argv
@@ -81,7 +82,7 @@ def features(seq):
 def load(split, limit=None):
     rows = list(csv.DictReader(open(f"{data}/{task}/{split}.csv")))
     if limit is not None and int(limit) < len(rows):
-        rows = [rows[i] for i in np.random.default_rng(1).choice(len(rows), int(limit), replace=False)]
+        rows = [rows[i] for i in np.random.default_rng(SEED).choice(len(rows), int(limit), replace=False)]
     global onehot_length
     if onehot_length is None:
         onehot_length = max(len(r["sequence"]) for r in rows)
