@@ -395,12 +395,16 @@ mod tests {
     async fn rows_come_in_file_order_from_a_partitioned_scan() {
         let dir = tempfile::tempdir().expect("temporary folder");
         let (csv, fasta) = (dir.path().join("rows.csv"), dir.path().join("rows.fasta"));
-        let (mut csv_text, mut fasta_text) = (String::from("id,sequence,label\n"), String::new());
-        for i in 0..4000 {
-            csv_text.push_str(&format!("r{i},ACDEFGHIKLMNPQRSTVWY,{i}\n"));
-            fasta_text.push_str(&format!(">r{i} label={i}\nACDEFGHIKLMNPQRSTVWY\n"));
-        }
-        std::fs::write(&csv, csv_text).expect("write rows");
+        // 4,000 rows `r{i}`; the CSV's labelled by `label(i)`, the FASTA's by `i`
+        let csv_text = |label: &dyn Fn(usize) -> String| -> String {
+            std::iter::once("id,sequence,label\n".to_string())
+                .chain((0..4000).map(|i| format!("r{i},ACDEFGHIKLMNPQRSTVWY,{}\n", label(i))))
+                .collect()
+        };
+        let fasta_text: String = (0..4000)
+            .map(|i| format!(">r{i} label={i}\nACDEFGHIKLMNPQRSTVWY\n"))
+            .collect();
+        std::fs::write(&csv, csv_text(&|i| i.to_string())).expect("write rows");
         std::fs::write(&fasta, fasta_text).expect("write records");
         let config = datafusion::prelude::SessionConfig::new()
             .with_target_partitions(4)
@@ -424,11 +428,7 @@ mod tests {
         }
         // a row without a label is named by its place in the file, not in the order read
         let unlabelled = dir.path().join("unlabelled.csv");
-        let mut text = String::from("id,sequence,label\n");
-        for i in 0..4000 {
-            let label = if i == 2999 { String::new() } else { i.to_string() };
-            text.push_str(&format!("r{i},ACDEFGHIKLMNPQRSTVWY,{label}\n"));
-        }
+        let text = csv_text(&|i| if i == 2999 { String::new() } else { i.to_string() });
         std::fs::write(&unlabelled, text).expect("write rows");
         for _ in 0..8 {
             match read_labelled(&ctx, &DataSource::File(unlabelled.clone())).await {
