@@ -38,42 +38,42 @@ for task in ${@:-secondary_structure stability}; do
     *) echo "no curve recipe for $task" >&2; exit 2 ;;
   esac
   for n in $SIZES; do
-  for seed in $SEEDS; do
-    if ! grep -q "^$task,$n,$seed,$label," "$CSV"; then
-      # the same number of optimiser steps (~300) at every n
-      batch=$([ "$task" = secondary_structure ] && echo 8 || echo 32)
-      per_epoch=$(( (n * 9 / 10 + batch - 1) / batch ))
-      epochs=$(( (300 + per_epoch - 1) / per_epoch ))
-      out="$WORK/$task-$n-$seed"
-      if [ -n "$RIDGE" ]; then
-        context=(--batch-size "$batch")
-        [ -z "$CONTEXT" ] || context+=(--context "$CONTEXT")
-        "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --valid "$DATA/$task/valid.csv" \
-          --test "$DATA/$task/$test.csv" --out "$out" --seed "$seed" --epochs 0 --ridge-head --ridge-folds 0 \
-          "${context[@]}" --limit "$n" "${readout[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
-      else "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --test "$DATA/$task/$test.csv" \
-        --out "$out" --lr 0.01 --head-lr 0.01 --k 16 --seed "$seed" --epochs "$epochs" --patience 3 \
-        --head-hidden 256 --limit "$n" "${extra[@]}" "${readout[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
-      fi
-      python3 - "$out/manifest.json" "$task" "$n" "$seed" "$metric" "$label" >> "$CSV" <<'PY'
+    for seed in $SEEDS; do
+      if ! grep -q "^$task,$n,$seed,$label," "$CSV"; then
+        # the same number of optimiser steps (~300) at every n
+        batch=$([ "$task" = secondary_structure ] && echo 8 || echo 32)
+        per_epoch=$(( (n * 9 / 10 + batch - 1) / batch ))
+        epochs=$(( (300 + per_epoch - 1) / per_epoch ))
+        out="$WORK/$task-$n-$seed"
+        if [ -n "$RIDGE" ]; then
+          context=(--batch-size "$batch")
+          [ -z "$CONTEXT" ] || context+=(--context "$CONTEXT")
+          "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --valid "$DATA/$task/valid.csv" \
+            --test "$DATA/$task/$test.csv" --out "$out" --seed "$seed" --epochs 0 --ridge-head --ridge-folds 0 \
+            "${context[@]}" --limit "$n" "${readout[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
+        else "$R2DL" train --name "$task" --train "$DATA/$task/train.csv" --test "$DATA/$task/$test.csv" \
+          --out "$out" --lr 0.01 --head-lr 0.01 --k 16 --seed "$seed" --epochs "$epochs" --patience 3 \
+          --head-hidden 256 --limit "$n" "${extra[@]}" "${readout[@]}" 2> "$out.log" || { cat "$out.log" >&2; exit 1; }
+        fi
+        python3 - "$out/manifest.json" "$task" "$n" "$seed" "$metric" "$label" >> "$CSV" <<'PY'
 import json, sys
 path, task, n, seed, metric, label = sys.argv[1:]
 m = json.load(open(path))
 t = m["training"]
 print(f'{task},{n},{seed},{label},{t["epochs_run"]},{t["steps"]},{t["seconds"]:.1f},{metric},{m["metrics"]["test"][metric]:.4f}')
 PY
-      tail -1 "$CSV"
-    fi
-    if ! grep -q "^$task,$n,$seed,peer," "$CSV"; then
-      if [ "$task" = secondary_structure ]; then
-        value=$(python3 scripts/peer_residue_window.py --limit "$n" --seed "$seed" "$DATA/$task" | sed -n 's/^test_cb513: Q3 \([0-9.]*\).*/\1/p')
-      else
-        value=$(python3 scripts/peer_composition_rf.py --dipeptides --limit "$n" --seed "$seed" "$task" "$DATA" \
-          | sed -n 's/.*random forest: spearman \([-0-9.]*\).*/\1/p')
+        tail -1 "$CSV"
       fi
-      echo "$task,$n,$seed,peer,,,,$metric,$value" >> "$CSV"
-      tail -1 "$CSV"
-    fi
-  done
+      if ! grep -q "^$task,$n,$seed,peer," "$CSV"; then
+        if [ "$task" = secondary_structure ]; then
+          value=$(python3 scripts/peer_residue_window.py --limit "$n" --seed "$seed" "$DATA/$task" | sed -n 's/^test_cb513: Q3 \([0-9.]*\).*/\1/p')
+        else
+          value=$(python3 scripts/peer_composition_rf.py --dipeptides --limit "$n" --seed "$seed" "$task" "$DATA" \
+            | sed -n 's/.*random forest: spearman \([-0-9.]*\).*/\1/p')
+        fi
+        echo "$task,$n,$seed,peer,,,,$metric,$value" >> "$CSV"
+        tail -1 "$CSV"
+      fi
+    done
   done
 done
