@@ -695,7 +695,7 @@ mod tests {
 
     #[test]
     fn an_ensemble_round_trips_and_its_members_are_pinned() {
-        let shipped = Predictor::load(Path::new("udfs/amp")).unwrap();
+        let shipped = Predictor::load(Path::new("udfs/toxicity")).unwrap();
         let mut second = shipped.clone();
         second.head.output.bias[0] += 0.5;
         let ensemble = Predictor {
@@ -757,7 +757,7 @@ mod tests {
 
     #[test]
     fn undefined_metrics_are_left_out_of_the_manifest() {
-        let mut predictor = Predictor::load(Path::new("udfs/amp")).unwrap();
+        let mut predictor = Predictor::load(Path::new("udfs/toxicity")).unwrap();
         let test = predictor.manifest.metrics.entry("test".into()).or_default();
         test.insert("auroc".into(), f64::NAN);
         test.insert("accuracy".into(), 0.5);
@@ -770,7 +770,7 @@ mod tests {
 
     #[test]
     fn weights_changed_after_training_fail_the_manifest_checksum() {
-        let shipped = Predictor::load(Path::new("udfs/amp")).unwrap();
+        let shipped = Predictor::load(Path::new("udfs/toxicity")).unwrap();
         let dir = tempfile::tempdir().unwrap();
         shipped.save(dir.path()).unwrap();
         let weights = dir.path().join(WEIGHTS_FILE);
@@ -806,8 +806,8 @@ mod tests {
 
     #[test]
     fn hidden_layers_round_trip_and_mismatched_shapes_or_formats_are_refused() {
-        // amp's Θ with mappings of the last layer's 384 states (the shipped one reads every layer)
-        let mut shipped = Predictor::load(Path::new("udfs/amp")).unwrap();
+        // toxicity's Θ with mappings of the last layer's 384 states (the shipped one reads every layer)
+        let mut shipped = Predictor::load(Path::new("udfs/toxicity")).unwrap();
         shipped.manifest.hyper_parameters.readout_layers.clear();
         let dir = tempfile::tempdir().unwrap();
 
