@@ -133,6 +133,10 @@ fn describe_mapping(m: &Manifest) -> String {
         1 => mapping.push_str(", each residue with its neighbour on either side"),
         context => mapping.push_str(&format!(", each residue with its {context} neighbours on either side")),
     }
+    if m.hyper_parameters.segments > 1 {
+        let k = m.hyper_parameters.segments;
+        mapping.push_str(&format!(", the mean of each of {k} equal stretches of the protein"));
+    }
     match m.hyper_parameters.pool {
         Pool::Features => {}
         Pool::Outputs => mapping.push_str(", outputs averaged over residues"),

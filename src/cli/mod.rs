@@ -201,6 +201,12 @@ pub struct TrainArgs {
     /// secondary-structure head) [default: 0, the residue's own].
     #[arg(long, value_name = "N")]
     context: Option<usize>,
+    /// Whole-protein tasks: pool the readout's states in K stretches of equal length of each
+    /// protein and let the output mapping read their means side by side (K times the features),
+    /// so it can weigh a residue by where it sits — for variants of one protein, like GFP's
+    /// [default: 1, the whole protein's mean].
+    #[arg(long, value_name = "K")]
+    segments: Option<usize>,
     /// Train N members on the same rows with seeds SEED … SEED + N − 1 into one predictor
     /// whose outputs are their average (member i in `members/<i>` of the folder); each member
     /// runs its own encoder pass, so predicting takes N times as long [default: 1].

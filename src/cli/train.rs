@@ -112,6 +112,7 @@ fn train_spec(args: &TrainArgs) -> TrainSpec {
             .ridge_folds
             .unwrap_or(if args.ridge_head { DEFAULT_RIDGE_FOLDS } else { 0 }),
         context: args.context.unwrap_or(defaults.context),
+        segments: args.segments.unwrap_or(defaults.segments),
         ..defaults
     };
     TrainSpec {

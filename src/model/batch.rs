@@ -32,6 +32,25 @@ pub fn windows(len: usize, max_len: usize, overlap: usize) -> Vec<(usize, usize)
     }
 }
 
+/// How far the windows of [`for_each_window_batch`] overlap: a quarter of their length.
+fn overlap(max_len: usize) -> usize {
+    max_len / 4
+}
+
+/// For a sequence of `len` residues that [`for_each_window_batch`] cuts into more than one
+/// window of at most `max_len`, how many windows hold each residue; `None` when one window holds
+/// them all.
+pub(crate) fn window_coverage(len: usize, max_len: usize) -> Option<Vec<u32>> {
+    if len <= max_len {
+        return None;
+    }
+    let mut coverage = vec![0u32; len];
+    for (start, window) in windows(len, max_len, overlap(max_len)) {
+        coverage[start..start + window].iter_mut().for_each(|c| *c += 1);
+    }
+    Some(coverage)
+}
+
 /// Groups windows into batches: longest first, each batch's padded size (`count × (longest +
 /// extra)`) within `token_budget` and its count within `max_batch`. Returns window indices.
 pub fn plan_batches(windows: &[Window], extra_tokens: usize, token_budget: usize, max_batch: usize) -> Vec<Vec<usize>> {
@@ -71,7 +90,7 @@ pub fn for_each_window_batch<E>(
     let mut pieces = Vec::new();
     for (row, tokens) in rows.iter().enumerate() {
         if let Some(tokens) = tokens {
-            for (start, len) in windows(tokens.len(), max_len, max_len / 4) {
+            for (start, len) in windows(tokens.len(), max_len, overlap(max_len)) {
                 pieces.push(Window { row, start, len });
             }
         }
@@ -110,6 +129,18 @@ mod tests {
                 );
             }
             assert!(w.iter().all(|&(_, l)| l == 510));
+        }
+    }
+
+    #[test]
+    fn coverage_counts_the_windows_over_each_residue() {
+        assert_eq!(window_coverage(10, 10), None);
+        // 14 residues in windows of 8 overlapping by 2: [0, 8) and [6, 14)
+        let twice: Vec<u32> = (0..14).map(|i| if (6..8).contains(&i) { 2 } else { 1 }).collect();
+        assert_eq!(window_coverage(14, 8), Some(twice));
+        for len in [511, 1000, 5001] {
+            let coverage = window_coverage(len, 510).unwrap();
+            assert!(coverage.iter().all(|&c| (1..=3).contains(&c)), "{len}");
         }
     }
 

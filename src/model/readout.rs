@@ -1,22 +1,60 @@
-//! Which hidden states the output mapping reads. R2DL's output mapping reads the last layer's
-//! states; lower layers keep more of each residue's own identity and its neighbours (what
-//! composition and local structure depend on), and reading them costs no extra encoder pass. A
-//! readout names layers (0 = the embedding LayerNorm's output, `1..=N` = the transformer layers'
-//! outputs) whose states are concatenated in that order, so its features are `layers × d` wide.
+//! Which hidden states the output mapping reads, and in how many segments a protein's are
+//! pooled. R2DL's output mapping reads the mean of the last layer's states; lower layers keep
+//! more of each residue's own identity and its neighbours (what composition and local structure
+//! depend on), and reading them costs no extra encoder pass. A readout names layers (0 = the
+//! embedding LayerNorm's output, `1..=N` = the transformer layers' outputs) whose states are
+//! concatenated in that order, so each token's features are `layers × d` wide; pooled, they are
+//! the mean over the whole protein or, with `segments` K > 1, the means of its K equal stretches
+//! side by side ([`crate::model`]'s pooling), `K × layers × d` values.
 
 use std::fmt;
 
-/// The layers whose hidden states make a model's features; [`Readout::last`] by default.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+/// The most segments a protein's states may be pooled in.
+pub const MAX_SEGMENTS: usize = 64;
+
+/// The layers whose hidden states make a model's features, and the segments they are pooled
+/// in; [`Readout::last`] by default.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Readout {
     /// Layer indices in feature order; empty means the last layer alone.
     layers: Vec<usize>,
+    /// Stretches of equal length whose means make the pooled features (1: the whole protein).
+    segments: usize,
+}
+
+impl Default for Readout {
+    fn default() -> Self {
+        Self {
+            layers: Vec::new(),
+            segments: 1,
+        }
+    }
 }
 
 impl Readout {
-    /// The last layer's states alone (width d): what `embed` and older predictors read.
+    /// The last layer's states alone (width d), pooled over the whole protein: what `embed`
+    /// and older predictors read.
     pub fn last() -> Self {
         Self::default()
+    }
+
+    /// The same layers pooled in `segments` equal stretches of each input (1 to
+    /// [`MAX_SEGMENTS`]).
+    pub fn with_segments(self, segments: usize) -> Result<Self, String> {
+        if !(1..=MAX_SEGMENTS).contains(&segments) {
+            return Err(format!("segments must be 1 to {MAX_SEGMENTS}, not {segments}"));
+        }
+        Ok(Self { segments, ..self })
+    }
+
+    /// Stretches of each input whose means make the pooled features (1: the whole input).
+    pub fn segments(&self) -> usize {
+        self.segments
+    }
+
+    /// Width of the pooled features of a model `d` wide: `segments × layers × d`.
+    pub fn pooled_width(&self, d: usize) -> usize {
+        self.segments * self.count() * d
     }
 
     /// The states of `layers` (0 = embeddings, `1..=num_layers`), concatenated in that order;
@@ -38,6 +76,7 @@ impl Readout {
         }
         Ok(Self {
             layers: layers.to_vec(),
+            segments: 1,
         })
     }
 
@@ -46,6 +85,7 @@ impl Readout {
     pub fn from_stored(layers: &[usize]) -> Self {
         Self {
             layers: layers.to_vec(),
+            segments: 1,
         }
     }
 
@@ -77,10 +117,15 @@ impl Readout {
 impl fmt::Display for Readout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.layers.is_empty() {
-            return f.write_str("last");
+            f.write_str("last")?;
+        } else {
+            let names: Vec<String> = self.layers.iter().map(usize::to_string).collect();
+            f.write_str(&names.join(","))?;
         }
-        let names: Vec<String> = self.layers.iter().map(usize::to_string).collect();
-        f.write_str(&names.join(","))
+        match self.segments {
+            1 => Ok(()),
+            k => write!(f, " in {k} segments"),
+        }
     }
 }
 
@@ -128,6 +173,21 @@ mod tests {
         );
         assert!(Readout::of_layers(&[2, 2], 6).unwrap_err().contains("twice"));
         assert!(Readout::of_layers(&[], 6).is_err());
+    }
+
+    #[test]
+    fn segments_are_checked_and_widen_the_pooled_features() {
+        let mixed = Readout::of_layers(&[0, 6], 6).unwrap();
+        assert_eq!(mixed.pooled_width(384), 768);
+        let segmented = mixed.clone().with_segments(10).unwrap();
+        assert_eq!(
+            (segmented.segments(), segmented.pooled_width(384), segmented.to_string()),
+            (10, 7680, "0,6 in 10 segments".into())
+        );
+        assert_ne!(segmented, mixed, "models with either readout are told apart");
+        assert_eq!(Readout::last().with_segments(1), Ok(Readout::last()));
+        assert!(mixed.clone().with_segments(0).unwrap_err().contains("1 to 64, not 0"));
+        assert!(mixed.with_segments(65).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::checksum::sha256_file;
 use super::encoder::{BertConfig, BertEncoder, PackedEncoder, mean_pool};
 use super::error::{ModelError, Result};
 use super::input_table::{InputTable, PAD_ROW, input_ids};
+use super::pooling;
 use super::readout::Readout;
 use super::theta::Theta;
 use super::vocab::{EnglishTokens, InvalidResidue, tokenize_residues};
@@ -154,9 +155,15 @@ impl ReprogrammedModel {
         &self.readout
     }
 
-    /// Width of the features: d for each layer the readout reads.
+    /// Width of each token's features: d for each layer the readout reads.
     pub fn feature_width(&self) -> usize {
         self.readout.count() * self.dim()
+    }
+
+    /// Width of a sequence's pooled features ([`Self::embed`]): the token features' width for
+    /// each segment the readout pools in.
+    pub fn pooled_width(&self) -> usize {
+        self.readout.pooled_width(self.dim())
     }
 
     /// How sequences are batched.
@@ -206,9 +213,11 @@ impl ReprogrammedModel {
     }
 
     /// Embeds each sequence: the mask-aware mean of its features (the last hidden state, or the
-    /// readout's states) over `[CLS] residues [SEP]`. Longer sequences than
-    /// [`Self::max_residues`] are cut into overlapping windows whose vectors are averaged by
-    /// residue count. Results come back in input order.
+    /// readout's states) over `[CLS] residues [SEP]`, or with a readout of K segments the K
+    /// means of its equal stretches. Longer sequences than [`Self::max_residues`] are cut into
+    /// overlapping windows whose vectors are averaged by residue count (with segments: each
+    /// token's features averaged over the windows that hold it, then pooled over the whole
+    /// sequence). Results come back in input order.
     pub fn embed<'a>(
         &self,
         sequences: impl IntoIterator<Item = Option<&'a str>>,
@@ -219,6 +228,9 @@ impl ReprogrammedModel {
 
     /// [`Self::embed`] on residue tokens (`None` rows stay without a vector).
     pub fn embed_tokens(&self, rows: &[Option<Vec<u8>>]) -> Result<Embeddings> {
+        if self.readout.segments() > 1 {
+            return self.embed_in_segments(rows);
+        }
         let dim = self.feature_width();
         let mut values = vec![0f32; rows.len() * dim];
         let mut weights = vec![0f32; rows.len()];
@@ -261,7 +273,7 @@ impl ReprogrammedModel {
         )
     }
 
-    /// Mean-pooled features (`inputs × width`, row-major) of residue-token inputs that fit the
+    /// Pooled features (`inputs × pooled width`, row-major) of residue-token inputs that fit the
     /// model, by the engine in use.
     fn encode_flat(&self, inputs: &[&[u8]]) -> Result<Vec<f32>> {
         match (&self.packed, self.engine) {
@@ -273,12 +285,29 @@ impl ReprogrammedModel {
         }
     }
 
-    /// Mean-pooled features (`[inputs, width]`) of residue-token inputs that fit the model,
+    /// Pooled features (`[inputs, pooled width]`) of residue-token inputs that fit the model,
     /// padded into one batch and run by the candle encoder.
     pub fn encode(&self, inputs: &[&[u8]]) -> Result<Tensor> {
         let (ids, mask) = self.batch_ids(inputs)?;
         let hidden = self.forward_ids(&ids, &mask)?;
-        mean_pool(&hidden, &mask)
+        let segments = self.readout.segments();
+        if segments == 1 {
+            return mean_pool(&hidden, &mask);
+        }
+        // each input's valid tokens end to end, pooled in segments
+        let lengths: Vec<usize> = inputs.iter().map(|tokens| tokens.len() + 2).collect();
+        let states: Vec<f32> = hidden
+            .to_vec3::<f32>()?
+            .iter()
+            .zip(&lengths)
+            .flat_map(|(input, &n)| input[..n].concat())
+            .collect();
+        let pooled = pooling::pool(&states, &lengths, self.feature_width(), segments);
+        Ok(Tensor::from_vec(
+            pooled,
+            (inputs.len(), self.pooled_width()),
+            self.encoder.device(),
+        )?)
     }
 
     /// Input-table ids `[batch, tokens]` (with [CLS], [SEP], [PAD]) and the mask of valid tokens.
@@ -454,7 +483,21 @@ mod tests {
         let long = "MKTAYIAKQRQISFVKSHFSRQLEE";
         let input: Vec<_> = SEQUENCES.iter().copied().chain([Some(long)]).collect();
         let packed = model.embed(input.clone(), InvalidResidue::Error).unwrap();
-        let padded = candle.embed(input, InvalidResidue::Error).unwrap();
+        let padded = candle.embed(input.clone(), InvalidResidue::Error).unwrap();
+        assert!(max_diff(&packed, &padded) < 1e-5, "{}", max_diff(&packed, &padded));
+        // pooled in segments (more than the empty sequence has tokens; the long one in windows)
+        let segmented = Readout::last().with_segments(3).unwrap();
+        let packed = model
+            .with_theta(&Theta::one_hot(model.english_tokens()))
+            .unwrap()
+            .with_readout(segmented.clone())
+            .embed(input.clone(), InvalidResidue::Error)
+            .unwrap();
+        let padded = candle
+            .with_readout(segmented)
+            .embed(input, InvalidResidue::Error)
+            .unwrap();
+        assert_eq!(packed.dim, 3 * model.dim());
         assert!(max_diff(&packed, &padded) < 1e-5, "{}", max_diff(&packed, &padded));
     }
 
@@ -478,6 +521,86 @@ mod tests {
                 .sum();
             assert!((whole.values[j] - expected / total).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn segments_pool_each_stretch_of_the_whole_sequence_across_windows() {
+        let (_dir, model) = tiny("");
+        let layers = model.encoder().config().num_hidden_layers;
+        let readout = Readout::of_layers(&[0, layers], layers)
+            .unwrap()
+            .with_segments(3)
+            .unwrap();
+        let model = model
+            .with_theta(&Theta::one_hot(model.english_tokens()))
+            .unwrap()
+            .with_readout(readout);
+        let width = model.feature_width();
+        assert_eq!(model.pooled_width(), 3 * width);
+        // the features of every token of one input, `[CLS]` and `[SEP]` included
+        let tokens_of = |residues: &[u8]| -> Vec<Vec<f32>> {
+            let (ids, mask) = model.batch_ids(&[residues]).unwrap();
+            let hidden = model.forward_ids(&ids, &mask).unwrap().to_vec3::<f32>().unwrap();
+            hidden[0].clone()
+        };
+        let protein = "MKTAYIAKQRQISFVKSHFSRQLEE";
+        let residues = tokenize_column([Some(protein)], InvalidResidue::Error).unwrap()[0]
+            .clone()
+            .unwrap();
+        let max = model.max_residues();
+        // each token of the protein: the mean of its features in the windows that hold it
+        let n = residues.len() + 2;
+        let (mut sums, mut counts) = (vec![vec![0f32; width]; n], vec![0f32; n]);
+        for (start, len) in windows(residues.len(), max, max / 4) {
+            let states = tokens_of(&residues[start..start + len]);
+            for (j, state) in states.iter().enumerate() {
+                let position = match j {
+                    0 if start > 0 => continue,
+                    0 => 0,
+                    j if j == len + 1 && start + len < residues.len() => continue,
+                    j if j == len + 1 => n - 1,
+                    j => start + j,
+                };
+                sums[position].iter_mut().zip(state).for_each(|(s, v)| *s += v);
+                counts[position] += 1.0;
+            }
+        }
+        let stitched: Vec<f32> = sums
+            .iter()
+            .zip(&counts)
+            .flat_map(|(sum, &count)| sum.iter().map(move |v| v / count))
+            .collect();
+        let expected = crate::model::pooling::pool(&stitched, &[n], width, 3);
+        let whole = model.embed([Some(protein)], InvalidResidue::Error).unwrap();
+        assert_eq!(whole.dim, 3 * width);
+        let diff = whole
+            .values
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(diff < 1e-5, "{diff}");
+        // a protein in one window: the candle pass pools the same stretches
+        let short = &residues[..7];
+        let one = model.embed_tokens(&[Some(short.to_vec())]).unwrap();
+        let candle = model
+            .encode(&[short])
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let reference = crate::model::pooling::pool(&tokens_of(short).concat(), &[9], width, 3);
+        for ((a, b), c) in one.values.iter().zip(&candle).zip(&reference) {
+            assert!((a - b).abs() < 1e-5 && (a - c).abs() < 1e-5, "{a} {b} {c}");
+        }
+        // the stretches differ: where a residue sits is in the features
+        assert!(
+            whole.values[..width]
+                .iter()
+                .zip(&whole.values[2 * width..])
+                .any(|(a, b)| (a - b).abs() > 1e-3)
+        );
     }
 
     #[test]

@@ -6,10 +6,15 @@
 //! Sequences longer than the model's positions are cut into the same overlapping windows as
 //! [`ReprogrammedModel::embed`]; each residue's values come from the window in which it lies
 //! farthest from an edge, where it sees the most context on both sides.
+//!
+//! The same token states, pooled in segments over the whole sequence, are what
+//! [`ReprogrammedModel::embed`] gives for a readout of more than one segment.
 
+use super::batch::window_coverage;
 use super::error::{ModelError, Result};
 use super::input_table::input_ids;
-use super::reprogrammed::{Engine, ReprogrammedModel, tokenize_column};
+use super::pooling;
+use super::reprogrammed::{Embeddings, Engine, ReprogrammedModel, tokenize_column};
 use super::vocab::InvalidResidue;
 
 /// `width` values for each residue of each row.
@@ -56,7 +61,7 @@ impl ReprogrammedModel {
             .map(|t| vec![None; t.as_ref().map_or(0, Vec::len)])
             .collect();
         self.for_each_window_batch(rows, |batch, inputs| {
-            let states = self.residue_states(inputs)?;
+            let states = self.token_states(inputs, false)?;
             let lengths: Vec<usize> = inputs.iter().map(|t| t.len()).collect();
             let values = map(&states, &lengths);
             let residues: usize = lengths.iter().sum();
@@ -86,20 +91,66 @@ impl ReprogrammedModel {
         Ok(ResidueOutputs { width, rows: outputs })
     }
 
-    /// The features of the residues (no `[CLS]`, `[SEP]`) of inputs that fit the model,
-    /// `[Σ residues, feature width]`, by the engine in use.
-    fn residue_states(&self, inputs: &[&[u8]]) -> Result<Vec<f32>> {
+    /// Each sequence's token features pooled in the readout's segments over the whole
+    /// sequence (`[CLS] residues [SEP]`). A long sequence's windows each hold some of its
+    /// residues (and the first its `[CLS]`, the last its `[SEP]`); a residue in several windows
+    /// counts as the mean of its features in them.
+    pub(super) fn embed_in_segments(&self, rows: &[Option<Vec<u8>>]) -> Result<Embeddings> {
+        let (width, segments) = (self.feature_width(), self.readout().segments());
+        let dim = segments * width;
+        let mut values = vec![0f32; rows.len() * dim];
+        let coverage: Vec<Option<Vec<u32>>> = rows
+            .iter()
+            .map(|t| t.as_ref().and_then(|t| window_coverage(t.len(), self.max_residues())))
+            .collect();
+        self.for_each_window_batch(rows, |batch, inputs| {
+            let states = self.token_states(inputs, true)?;
+            let mut windows_states = states.chunks_exact(width);
+            for (w, input) in batch.iter().zip(inputs) {
+                let residues = rows[w.row].as_ref().map_or(0, Vec::len);
+                let out = &mut values[w.row * dim..(w.row + 1) * dim];
+                for (j, state) in windows_states.by_ref().take(input.len() + 2).enumerate() {
+                    // the window's token j as the sequence's token: residue `w.start + j - 1`
+                    let position = if j == 0 {
+                        (w.start == 0).then_some(0)
+                    } else if j == input.len() + 1 {
+                        (w.start + w.len == residues).then_some(residues + 1)
+                    } else {
+                        Some(w.start + j)
+                    };
+                    let Some(position) = position else { continue };
+                    let windows = match &coverage[w.row] {
+                        Some(c) if (1..=residues).contains(&position) => c[position - 1],
+                        _ => 1,
+                    };
+                    pooling::add_token(out, state, position, residues + 2, segments, 1.0 / windows as f32);
+                }
+            }
+            Ok::<_, ModelError>(())
+        })?;
+        let valid = rows.iter().map(Option::is_some).collect();
+        Ok(Embeddings { dim, values, valid })
+    }
+
+    /// The features of the residues of inputs that fit the model, with their `[CLS]` and
+    /// `[SEP]` when `with_ends`: `[Σ tokens, feature width]`, by the engine in use.
+    fn token_states(&self, inputs: &[&[u8]], with_ends: bool) -> Result<Vec<f32>> {
         let d = self.feature_width();
-        let residues: usize = inputs.iter().map(|t| t.len()).sum();
-        let mut out = Vec::with_capacity(residues * d);
+        let ends = if with_ends { 2 } else { 0 };
+        let tokens: usize = inputs.iter().map(|t| t.len() + ends).sum();
+        let mut out = Vec::with_capacity(tokens * d);
         match self.packed() {
             Some((encoder, table)) if self.engine() == Engine::Packed => {
                 let ids: Vec<Vec<u32>> = inputs.iter().map(|tokens| input_ids(tokens).collect()).collect();
                 encoder.encode_then(table.values(), &ids, self.readout(), |hidden, lengths| {
-                    let mut start = 0;
-                    for &n in lengths {
-                        out.extend_from_slice(&hidden[(start + 1) * d..(start + n - 1) * d]);
-                        start += n;
+                    if with_ends {
+                        out.extend_from_slice(hidden);
+                    } else {
+                        let mut start = 0;
+                        for &n in lengths {
+                            out.extend_from_slice(&hidden[(start + 1) * d..(start + n - 1) * d]);
+                            start += n;
+                        }
                     }
                 });
             }
@@ -107,7 +158,12 @@ impl ReprogrammedModel {
                 let (ids, mask) = self.batch_ids(inputs)?;
                 let hidden: Vec<Vec<Vec<f32>>> = self.forward_ids(&ids, &mask)?.to_vec3()?;
                 for (states, tokens) in hidden.iter().zip(inputs) {
-                    states[1..=tokens.len()].iter().for_each(|s| out.extend_from_slice(s));
+                    let kept = if with_ends {
+                        0..tokens.len() + 2
+                    } else {
+                        1..tokens.len() + 1
+                    };
+                    states[kept].iter().for_each(|s| out.extend_from_slice(s));
                 }
             }
         }

@@ -170,6 +170,19 @@ pub struct HyperParameters {
     /// residue's alone.
     #[serde(default, skip_serializing_if = "is_zero_count")]
     pub context: usize,
+    /// Whole-protein predictors: the stretches of equal length whose pooled features the output
+    /// mapping reads side by side ([`crate::model::Readout::with_segments`]); 1 (left out of the
+    /// manifest): the whole protein's mean.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub segments: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(value: &usize) -> bool {
+    *value == 1
 }
 
 fn is_zero_count(value: &usize) -> bool {
@@ -319,6 +332,7 @@ impl Default for HyperParameters {
             ridge_head: false,
             ridge_folds: 0,
             context: 0,
+            segments: 1,
         }
     }
 }
@@ -497,6 +511,15 @@ impl Manifest {
                 super::context::MAX_CONTEXT
             )));
         }
+        let segments = manifest.hyper_parameters.segments;
+        if !(1..=crate::model::MAX_SEGMENTS).contains(&segments)
+            || (segments > 1 && (manifest.kind == Kind::Residue || manifest.hyper_parameters.pool.reads_residues()))
+        {
+            return Err(bad(format!(
+                "segments is {segments}; it is 1 to {} and pools a whole-protein predictor's features",
+                crate::model::MAX_SEGMENTS
+            )));
+        }
         let classes = manifest.labels.len();
         match manifest.kind {
             Kind::Binary if classes != 2 => Err(bad(format!("a binary predictor needs 2 labels, not {classes}"))),
@@ -537,10 +560,10 @@ impl Manifest {
     }
 
     /// Width of what the output mapping reads: d for each readout layer, for the residue and
-    /// each of its `context` neighbours on either side.
+    /// each of its `context` neighbours on either side, or for each segment pooled.
     pub fn feature_width(&self) -> usize {
         let hyper = &self.hyper_parameters;
-        self.base_model.hidden_size * hyper.readout_layers.len().max(1) * (2 * hyper.context + 1)
+        self.base_model.hidden_size * hyper.readout_layers.len().max(1) * (2 * hyper.context + 1) * hyper.segments
     }
 
     /// Index of the positive label (binary predictors).

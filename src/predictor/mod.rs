@@ -316,9 +316,12 @@ impl Predictor {
         Ok(())
     }
 
-    /// The hidden states the output mapping reads.
+    /// The hidden states the output mapping reads, pooled in the stored segments.
     pub fn readout(&self) -> Readout {
-        Readout::from_stored(&self.manifest.hyper_parameters.readout_layers)
+        let hyper = &self.manifest.hyper_parameters;
+        let layers = Readout::from_stored(&hyper.readout_layers);
+        // the manifest's check keeps `segments` within range
+        layers.clone().with_segments(hyper.segments).unwrap_or(layers)
     }
 
     /// `base` with this predictor's Θ and readout: the model its output mapping reads.
@@ -879,6 +882,22 @@ mod tests {
             m.hyper_parameters.context = 1;
         });
         assert!(message.contains("[5, 1152]"), "{message}");
+        // segments widen what the mapping reads; they are whole-protein pooling, within bounds
+        let message = error(|m| m.hyper_parameters.segments = 3);
+        assert!(message.contains("[1152]") || message.contains("1152"), "{message}");
+        let message = error(|m| m.hyper_parameters.segments = 0);
+        assert!(message.contains("segments is 0; it is 1 to 64"), "{message}");
+        let message = error(|m| m.hyper_parameters.segments = 65);
+        assert!(message.contains("segments is 65; it is 1 to 64"), "{message}");
+        let message = error(|m| {
+            m.kind = Kind::Residue;
+            m.labels = vec!["C".into(), "H".into()];
+            m.hyper_parameters.segments = 2;
+        });
+        assert!(
+            message.contains("segments is 2") && message.contains("whole-protein"),
+            "{message}"
+        );
 
         // a standardised mapping round-trips, and its standardisation changes the outputs
         let mut standardised = predictor.clone();

@@ -217,11 +217,19 @@ fn check_settings(hyper: &HyperParameters, dim: usize, layers: usize) -> Result<
                 .into(),
         ));
     }
-    if hyper.readout_layers.is_empty() {
-        return Ok(Readout::last());
+    if hyper.segments > 1 && hyper.pool.reads_residues() {
+        return Err(TrainError::Settings(
+            "--segments pools the features before the output mapping; --pool outputs and sum pool after it".into(),
+        ));
     }
-    Readout::of_layers(&hyper.readout_layers, layers)
-        .map_err(|message| TrainError::Settings(format!("--readout: {message}")))
+    let readout = match hyper.readout_layers.as_slice() {
+        [] => Readout::last(),
+        layers_read => Readout::of_layers(layers_read, layers)
+            .map_err(|message| TrainError::Settings(format!("--readout: {message}")))?,
+    };
+    readout
+        .with_segments(hyper.segments)
+        .map_err(|message| TrainError::Settings(format!("--segments: {message}")))
 }
 
 /// The rows a run trains and validates on.
@@ -292,6 +300,11 @@ impl<'a> Trainer<'a> {
                     .into(),
             ));
         }
+        if hyper.segments > 1 && kind == Kind::Residue {
+            return Err(TrainError::Settings(
+                "--segments is for whole-protein tasks: a per-residue predictor maps each residue's features".into(),
+            ));
+        }
         let splits = split(data, spec, kind)?;
         if hyper.ridge_head && hyper.ridge_folds == 0 && splits.valid.is_empty() {
             return Err(TrainError::Settings(
@@ -314,7 +327,7 @@ impl<'a> Trainer<'a> {
         manifest.hyper_parameters.readout_layers = readout.stored().to_vec();
         let run = run_fingerprint(&manifest, spec, &splits.train)?;
 
-        let mapped_width = readout.count() * model.dim() * (2 * hyper.context + 1);
+        let mapped_width = readout.pooled_width(model.dim()) * (2 * hyper.context + 1);
         if hyper.ridge_head {
             cross_validation_fits(mapped_width, hyper.ridge_folds)?;
         }
@@ -840,9 +853,10 @@ struct MappingInputs<'m> {
 }
 
 impl MappingInputs<'_> {
-    /// Features per token or row as the mapping reads them: with the neighbours' of each residue.
+    /// Features per token or row as the mapping reads them: with the neighbours' of each residue,
+    /// or in the readout's segments.
     fn mapped_width(&self) -> usize {
-        self.width * (2 * self.context + 1)
+        self.width * (2 * self.context + 1) * self.readout.segments()
     }
 
     /// The mean and spread of each feature the output mapping reads, over up to

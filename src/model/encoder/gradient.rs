@@ -9,9 +9,8 @@ use rayon::prelude::*;
 
 use super::bert::add_relative_bias;
 use super::kernels::{erf, exp, exp_rows};
-use super::packed::{
-    LayerRecord, PackedDense, PackedEncoder, PackedNorm, ROWS_PER_TASK, Recording, View, matmul, mean_pool_packed,
-};
+use super::packed::{LayerRecord, PackedDense, PackedEncoder, PackedNorm, ROWS_PER_TASK, Recording, View, matmul};
+use crate::model::pooling;
 use crate::model::readout::{Readout, add_block};
 
 /// A recorded forward pass of the packed encoder: the pooled vectors, and what
@@ -36,7 +35,7 @@ impl PackedEncoder {
         let mut recording = Recording::default();
         let width = readout.count() * self.hidden;
         let (features, pooled) = self.forward(table, inputs, readout, Some(&mut recording), |x, lengths| {
-            (x.to_vec(), mean_pool_packed(x, lengths, width))
+            (x.to_vec(), pooling::pool(x, lengths, width, readout.segments()))
         });
         Tape {
             encoder: self,
@@ -107,7 +106,7 @@ impl PackedEncoder {
 }
 
 impl Tape<'_> {
-    /// The mean-pooled features, `inputs × width`.
+    /// The pooled features, `inputs × segments · width`.
     pub fn pooled(&self) -> &[f32] {
         &self.pooled
     }
@@ -127,17 +126,16 @@ impl Tape<'_> {
         &self.lengths
     }
 
-    /// `∂loss/∂table` (`[table_rows, d]`) from `∂loss/∂pooled` (`inputs × width`).
+    /// `∂loss/∂table` (`[table_rows, d]`) from `∂loss/∂pooled` (`inputs × segments · width`).
     pub fn backward(&self, d_pooled: &[f32], table_rows: usize) -> Vec<f32> {
-        let width = self.width();
-        assert_eq!(d_pooled.len(), self.lengths.len() * width, "one gradient row per input");
-        // mean pooling spreads each input's gradient evenly over its tokens
-        let mut d_features = Vec::with_capacity(self.ids.len() * width);
-        for (&n, g) in self.lengths.iter().zip(d_pooled.chunks_exact(width)) {
-            for _ in 0..n {
-                d_features.extend(g.iter().map(|v| v / n as f32));
-            }
-        }
+        let (width, segments) = (self.width(), self.readout.segments());
+        assert_eq!(
+            d_pooled.len(),
+            self.lengths.len() * segments * width,
+            "one gradient row per input"
+        );
+        // pooling spreads each input's gradient over its tokens by their weights in the means
+        let d_features = pooling::spread(d_pooled, &self.lengths, width, segments);
         self.backward_features(d_features, table_rows)
     }
 
@@ -346,25 +344,29 @@ mod tests {
             vec![26, 7, 27],
             vec![26, 1, 2, 3, 4, 5, 6, 7, 8, 27],
         ];
-        let weights: Vec<f32> = (0..inputs.len() * d).map(|i| noise(i, 2)).collect();
-        let last = Readout::last();
-        let loss = |table: &[f32]| -> f64 {
-            let pooled = encoder.encode_pooled(table, &inputs, &last);
-            pooled.iter().zip(&weights).map(|(p, w)| f64::from(p * w)).sum()
-        };
+        // the whole input's mean, and the means of 4 stretches (more than the shortest has tokens)
+        for readout in [Readout::last(), Readout::last().with_segments(4).unwrap()] {
+            let width = readout.pooled_width(d);
+            let weights: Vec<f32> = (0..inputs.len() * width).map(|i| noise(i, 2)).collect();
+            let loss = |table: &[f32]| -> f64 {
+                let pooled = encoder.encode_pooled(table, &inputs, &readout);
+                pooled.iter().zip(&weights).map(|(p, w)| f64::from(p * w)).sum()
+            };
 
-        let tape = encoder.record(&table, &inputs, &last);
-        let direct = encoder.encode_pooled(&table, &inputs, &last);
-        for (a, b) in tape.pooled().iter().zip(&direct) {
-            assert!((a - b).abs() < 1e-5, "recorded forward {a} vs {b}");
+            let tape = encoder.record(&table, &inputs, &readout);
+            let direct = encoder.encode_pooled(&table, &inputs, &readout);
+            assert_eq!(direct.len(), inputs.len() * width);
+            for (a, b) in tape.pooled().iter().zip(&direct) {
+                assert!((a - b).abs() < 1e-5, "recorded forward {a} vs {b}");
+            }
+            let gradient = tape.backward(&weights, rows);
+            assert!(gradient.iter().all(|g| g.is_finite()));
+            // rows no input uses get nothing; used rows get something
+            assert!(gradient[28 * d..29 * d].iter().all(|&g| g == 0.0));
+            assert!(gradient[3 * d..4 * d].iter().any(|&g| g.abs() > 1e-4));
+
+            assert_matches_finite_differences(&table, &gradient, d, [0, 3, 7, 26, 27], loss);
         }
-        let gradient = tape.backward(&weights, rows);
-        assert!(gradient.iter().all(|g| g.is_finite()));
-        // rows no input uses get nothing; used rows get something
-        assert!(gradient[28 * d..29 * d].iter().all(|&g| g == 0.0));
-        assert!(gradient[3 * d..4 * d].iter().any(|&g| g.abs() > 1e-4));
-
-        assert_matches_finite_differences(&table, &gradient, d, [0, 3, 7, 26, 27], loss);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use super::bert::{BertEncoder, Dense, Norm, RelativeBias, add_relative_bias};
 use super::kernels::{add_bias, add_layer_norm, bias_gelu, exp_rows};
 use crate::model::error::Result;
+use crate::model::pooling;
 use crate::model::readout::{Readout, put_block};
 
 /// A row-major matrix view with explicit strides into a slice (of `f32`, or `f64` for
@@ -192,20 +193,6 @@ struct Buffers {
     intermediate: Vec<f32>,
 }
 
-/// The mean of each sequence's rows of the packed `[tokens, d]` matrix `x`, `lengths.len() × d`.
-pub(super) fn mean_pool_packed(x: &[f32], lengths: &[usize], d: usize) -> Vec<f32> {
-    let mut pooled = vec![0f32; lengths.len() * d];
-    let mut offset = 0;
-    for (&n, mean) in lengths.iter().zip(pooled.chunks_exact_mut(d)) {
-        for row in x[offset * d..(offset + n) * d].chunks_exact(d) {
-            mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
-        }
-        mean.iter_mut().for_each(|m| *m /= n.max(1) as f32);
-        offset += n;
-    }
-    pooled
-}
-
 /// The first `len` values of `buffer`, grown (with zeros) if it is shorter.
 pub(super) fn grow(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if buffer.len() < len {
@@ -328,7 +315,9 @@ impl PackedEncoder {
     /// of `table` (`[rows, d]`); every input must fit the model's positions.
     pub fn encode_pooled(&self, table: &[f32], inputs: &[Vec<u32>], readout: &Readout) -> Vec<f32> {
         let width = readout.count() * self.hidden;
-        self.encode_then(table, inputs, readout, |x, lengths| mean_pool_packed(x, lengths, width))
+        self.encode_then(table, inputs, readout, |x, lengths| {
+            pooling::pool(x, lengths, width, readout.segments())
+        })
     }
 
     /// Runs the encoder on `inputs` (rows of `table`, `[rows, d]`; each must fit the model's

@@ -89,6 +89,13 @@ fn training_on_several_layers_states_learns_is_deterministic_sparse_and_resumabl
 }
 
 #[test]
+fn training_on_segments_of_the_proteins_learns_is_deterministic_sparse_and_resumable() {
+    learns_deterministically_sparsely_and_resumably(|hyper| {
+        (hyper.readout_layers, hyper.segments) = (vec![0, 2], 3);
+    });
+}
+
+#[test]
 fn training_without_holdout_on_a_cosine_schedule_with_averaging_learns_is_deterministic_and_resumable() {
     learns_deterministically_sparsely_and_resumably(|hyper| {
         hyper.head_hidden = 8;
@@ -201,7 +208,8 @@ fn learns_deterministically_sparsely_and_resumably(settings: impl Fn(&mut HyperP
     assert_eq!(m.hyper_parameters.pool, hyper.pool);
     assert_eq!(m.hyper_parameters.standardise, hyper.standardise);
     assert_eq!(first.head.input.is_some(), hyper.standardise);
-    assert_eq!(first.head.dim(), readout.len().max(1) * model.dim());
+    assert_eq!(m.hyper_parameters.segments, hyper.segments);
+    assert_eq!(first.head.dim(), hyper.segments * readout.len().max(1) * model.dim());
     assert_eq!(epochs.iter().filter(|p| matches!(p, Progress::Epoch { .. })).count(), 4);
     // what was saved loads back as the same predictor, with no checkpoint left behind
     let loaded = Predictor::load(out.path()).unwrap();
@@ -686,15 +694,20 @@ fn next_residue_rows(n: usize, seed: u64) -> LabelledRows {
     rows
 }
 
+/// Training, validation and test rows of `rows`, as many as `sizes` says, seeds 1, 2, 3.
+fn three_splits(rows: fn(usize, u64) -> LabelledRows, sizes: [usize; 3]) -> Datasets {
+    Datasets {
+        train: rows(sizes[0], 1),
+        valid: Some(rows(sizes[1], 2)),
+        test: Some(rows(sizes[2], 3)),
+    }
+}
+
 #[test]
 fn a_per_residue_mapping_with_neighbours_learns_what_the_residue_alone_cannot() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path());
-    let data = Datasets {
-        train: next_residue_rows(160, 1),
-        valid: Some(next_residue_rows(40, 2)),
-        test: Some(next_residue_rows(60, 3)),
-    };
+    let data = three_splits(next_residue_rows, [160, 40, 60]);
     let accuracy = |context: usize, ridge: bool, epochs: usize| {
         let out = tempfile::tempdir().unwrap();
         let mut spec = spec(out.path());
@@ -737,7 +750,7 @@ fn a_per_residue_mapping_with_neighbours_learns_what_the_residue_alone_cannot() 
 }
 
 #[test]
-fn neighbours_are_refused_for_whole_protein_tasks_and_beyond_the_bound() {
+fn neighbours_and_segments_are_refused_where_they_mean_nothing_and_beyond_the_bound() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path());
     let out = tempfile::tempdir().unwrap();
@@ -746,15 +759,83 @@ fn neighbours_are_refused_for_whole_protein_tasks_and_beyond_the_bound() {
         valid: None,
         test: None,
     };
+    let error = |settings: &dyn Fn(&mut TrainSpec)| {
+        let mut spec = spec(out.path());
+        settings(&mut spec);
+        train(&model, &data, &spec, &mut |_| {}, &AtomicBool::new(false))
+            .unwrap_err()
+            .to_string()
+    };
+    let message = error(&|spec| spec.hyper.context = 2);
+    assert!(
+        message.contains("--context") && message.contains("per-residue"),
+        "{message}"
+    );
+    let message = error(&|spec| spec.hyper.context = context::MAX_CONTEXT + 1);
+    assert!(message.contains("--context must be between 0 and 32"), "{message}");
+    let outputs = error(&|spec| (spec.hyper.segments, spec.hyper.pool) = (2, crate::predictor::Pool::Outputs));
+    assert!(
+        outputs.contains("--segments") && outputs.contains("--pool"),
+        "{outputs}"
+    );
+    for bad in [0, crate::model::MAX_SEGMENTS + 1] {
+        let message = error(&|spec| spec.hyper.segments = bad);
+        assert!(message.contains("--segments: segments must be 1 to 64"), "{message}");
+    }
+    let residues = Datasets {
+        train: next_residue_rows(16, 1),
+        valid: None,
+        test: None,
+    };
     let mut spec = spec(out.path());
-    spec.hyper.context = 2;
-    let error = train(&model, &data, &spec, &mut |_| {}, &AtomicBool::new(false))
+    (spec.kind, spec.hyper.segments) = (Some(Kind::Residue), 2);
+    let per_residue = train(&model, &residues, &spec, &mut |_| {}, &AtomicBool::new(false))
         .unwrap_err()
         .to_string();
-    assert!(error.contains("--context") && error.contains("per-residue"), "{error}");
-    spec.hyper.context = context::MAX_CONTEXT + 1;
-    let error = train(&model, &data, &spec, &mut |_| {}, &AtomicBool::new(false))
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("--context must be between 0 and 32"), "{error}");
+    assert!(
+        per_residue.contains("--segments is for whole-protein tasks"),
+        "{per_residue}"
+    );
+}
+
+/// `n` rows of 12 residues drawn from `AGST`, with one `W`: in the first half (`early`) or the
+/// second (`late`); the composition of both classes is the same.
+fn where_rows(n: usize, seed: u64) -> LabelledRows {
+    let mut rng = Rng::new(seed, 11);
+    let mut rows = LabelledRows {
+        source: format!("where-{seed}"),
+        ..Default::default()
+    };
+    for i in 0..n {
+        let mut sequence: Vec<u8> = (0..12).map(|_| b"AGST"[rng.below(4)]).collect();
+        let late = i % 2 == 1;
+        sequence[rng.below(6) + if late { 6 } else { 0 }] = b'W';
+        rows.sequences.push(String::from_utf8(sequence).unwrap());
+        rows.labels.push(if late { "late" } else { "early" }.into());
+    }
+    rows
+}
+
+#[test]
+fn segments_let_the_mapping_tell_where_a_residue_sits() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let data = three_splits(where_rows, [200, 60, 100]);
+    let auroc = |segments: usize| {
+        let out = tempfile::tempdir().unwrap();
+        let mut spec = spec(out.path());
+        (spec.hyper.ridge_head, spec.hyper.epochs, spec.hyper.segments) = (true, 0, segments);
+        spec.hyper.readout_layers = vec![0, 2];
+        let predictor = train(&model, &data, &spec, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+        assert_eq!(predictor.manifest.hyper_parameters.segments, segments);
+        // saved and loaded, the predictor pools the same segments
+        let loaded = Predictor::load(out.path()).unwrap();
+        let sequences = ["WAGSTAGSTAGS", "AGSTAGSTAGSW"];
+        let predict = |p: &Predictor| p.predict(&p.model(&model).unwrap(), sequences.map(Some), InvalidResidue::Error);
+        assert_eq!(predict(&predictor).unwrap(), predict(&loaded).unwrap());
+        predictor.manifest.metrics["test"]["auroc"]
+    };
+    let (whole, halves) = (auroc(1), auroc(2));
+    eprintln!("whole-protein mean {whole:.3}, two segments {halves:.3}");
+    assert!(halves > 0.95 && halves > whole + 0.1, "mean {whole}, segments {halves}");
 }
